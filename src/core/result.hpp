@@ -29,7 +29,7 @@ class [[nodiscard]] result {
   result(const T& v) : state_(std::in_place_index<0>, v) {}  // NOLINT(google-explicit-constructor)
   result(T&& v) : state_(std::in_place_index<0>, std::move(v)) {}  // NOLINT(google-explicit-constructor)
   result(unexpected u) : state_(std::in_place_index<1>, std::move(u.value)) {}  // NOLINT
-  result(error e) : state_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+  result(core::error e) : state_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
   template <class... Args>
   explicit result(std::in_place_t, Args&&... args)
       : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
@@ -72,7 +72,7 @@ class [[nodiscard]] result<void> {
  public:
   result() = default;
   result(unexpected u) : error_(std::move(u.value)), ok_(false) {}  // NOLINT(google-explicit-constructor)
-  result(error e) : error_(std::move(e)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  result(core::error e) : error_(std::move(e)), ok_(false) {}  // NOLINT(google-explicit-constructor)
 
   bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
