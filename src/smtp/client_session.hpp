@@ -79,6 +79,9 @@ class body_source {
   virtual std::optional<std::uint64_t> size_hint() const = 0;
   // Whether the content has octets above 0x7F (BODY=8BITMIME), if known.
   virtual std::optional<bool> eight_bit() const = 0;
+  // The longest line in octets (without its line end), if known: lets the session refuse a message
+  // with a line over 998 octets before MAIL FROM instead of aborting in the middle of DATA.
+  virtual std::optional<std::size_t> longest_line() const { return std::nullopt; }
 };
 
 class string_body final : public body_source {
@@ -87,11 +90,13 @@ class string_body final : public body_source {
   core::result<std::size_t> read(char* out, std::size_t capacity) override;
   std::optional<std::uint64_t> size_hint() const override { return content_.size(); }
   std::optional<bool> eight_bit() const override { return eight_bit_; }
+  std::optional<std::size_t> longest_line() const override { return longest_line_; }
 
  private:
   std::string content_;
   std::size_t offset_ = 0;
   bool eight_bit_ = false;
+  std::size_t longest_line_ = 0;
 };
 
 struct envelope {
@@ -147,8 +152,8 @@ class client_session {
   client_session(const client_session&) = delete;
   client_session& operator=(const client_session&) = delete;
 
-  // The next action. Call after construction (for TLS implicit, the driver has done the handshake
-  // before; call on_tls_established() first) and after each on_*() event.
+  // The next action. Call after construction and after each on_*() event. With implicit TLS the
+  // first action is start_tls (before the greeting).
   action next();
 
   // Events from the driver.
@@ -169,6 +174,8 @@ class client_session {
   // When closed because of a failure (not after a clean QUIT).
   const std::optional<core::error>& final_error() const noexcept;
   const capabilities& server_capabilities() const noexcept;
+  bool ready() const noexcept;   // idle: a message may be submitted
+  bool closed() const noexcept;  // terminal
   bool tls_active() const noexcept;
   bool authenticated() const noexcept;
   std::optional<sasl::mechanism> auth_mechanism() const noexcept;

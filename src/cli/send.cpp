@@ -1,0 +1,262 @@
+// `oauthmail send`: sends the complete RFC 5322 message read on stdin through one SMTP server with
+// XOAUTH2, OAUTHBEARER, PLAIN or LOGIN; prints one line per recipient; exits with sysexits.h codes.
+#include "cli/send.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+
+#include "cli/exit_status.hpp"
+#include "net/smtp_connection.hpp"
+#include "secrets/reference.hpp"
+
+namespace oauthmail::cli {
+
+namespace {
+
+// Above Exchange Online's 150 MiB transport ceiling: nothing larger can be sent anywhere we know.
+constexpr std::size_t max_stdin_message = 160u * 1024 * 1024;
+
+struct server_address {
+  std::string host;
+  std::optional<std::uint16_t> port;
+};
+
+core::result<server_address> parse_server(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return core::error(core::make_error_code(core::errc::invalid_argument),
+                       "--server \"" + text + "\": " + why + " Expected HOST, HOST:PORT or [IPv6]:PORT.",
+                       core::failure_class::needs_human);
+  };
+  server_address out;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos) return bad("missing ']'.");
+    out.host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return bad("unexpected text after ']'.");
+      port_text = text.substr(close + 2);
+    }
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon != std::string::npos && text.find(':') != colon) return bad("an IPv6 address must be in brackets.");
+    out.host = text.substr(0, colon);
+    if (colon != std::string::npos) port_text = text.substr(colon + 1);
+  }
+  if (out.host.empty()) return bad("the host is empty.");
+  for (const char c : out.host) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '/' || c == '@') return bad("the host contains an invalid character.");
+  }
+  if (!port_text.empty() || text.back() == ':') {
+    if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos) {
+      return bad("the port must be a number from 1 to 65535.");
+    }
+    const unsigned long port = std::stoul(port_text);
+    if (port == 0 || port > 65535) return bad("the port must be a number from 1 to 65535.");
+    out.port = static_cast<std::uint16_t>(port);
+  }
+  return out;
+}
+
+// Reads the whole message from stdin, bounded.
+core::result<std::string> read_stdin() {
+  std::string message;
+  std::array<char, 64 * 1024> buffer{};
+  for (;;) {
+    const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), stdin);
+    if (n > 0) {
+      if (message.size() + n > max_stdin_message) {
+        return core::error(core::make_error_code(core::errc::limit_exceeded),
+                           "The message on stdin is larger than " + std::to_string(max_stdin_message / (1024 * 1024)) +
+                               " MiB, more than any provider accepts.",
+                           core::failure_class::permanent);
+      }
+      message.append(buffer.data(), n);
+    }
+    if (n < buffer.size()) {
+      if (std::ferror(stdin)) {
+        return core::error(core::make_error_code(core::errc::io_failure), "Reading the message from stdin failed.",
+                           core::failure_class::transient);
+      }
+      break;
+    }
+  }
+  return message;
+}
+
+std::string default_ehlo_name() {
+  std::array<char, 256> name{};
+  if (gethostname(name.data(), name.size() - 1) == 0 && name[0] != '\0') {
+    std::string n(name.data());
+    // EHLO wants a domain; a bare name with odd characters would be refused by our own encoder.
+    if (n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+        std::string::npos) {
+      return n;
+    }
+  }
+  return "localhost";
+}
+
+void print_error(const std::string& text) { fmt::print(stderr, "oauthmail: error: {}\n", text); }
+
+}  // namespace
+
+send_command::send_command(CLI::App& app) {
+  cmd_ = app.add_subcommand("send", "Send the RFC 5322 message read on stdin through an SMTP server.");
+  cmd_->footer(
+      "SECRET is a reference, never the value itself: env:NAME (an environment variable) or\n"
+      "file:PATH (a file; keep it chmod 600).\n\n"
+      "Exit status (sysexits.h): 0 delivered to every recipient; 64 bad arguments; 65 the message\n"
+      "cannot be sent as is; 67 a recipient is unknown; 69 refused permanently; 74 reading stdin\n"
+      "failed; 75 temporary failure, try again later; 76 protocol error; 77 authentication refused;\n"
+      "78 bad configuration (secret, CA file, server without STARTTLS or AUTH).\n\n"
+      "Example (Microsoft 365, a token in a file):\n"
+      "  oauthmail send --server smtp.office365.com:587 --auth xoauth2 --user me@contoso.com \\\n"
+      "      --bearer file:/run/secrets/m365-token --from me@contoso.com --to you@example.org < message.eml");
+  cmd_->add_option("--server", server_, "SMTP server: HOST, HOST:PORT or [IPv6]:PORT (default port: 465 with "
+                                        "--tls implicit, else 587)")
+      ->required();
+  cmd_->add_option("--tls", tls_, "starttls (default; port 587), implicit (port 465), or none (test servers only)")
+      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
+  cmd_->add_option("--ca-file", ca_file_, "PEM file of CA certificates to trust instead of the system store")
+      ->check(CLI::ExistingFile);
+  cmd_->add_flag("--tls-skip-verify", tls_skip_verify_,
+                 "UNSAFE: do not verify the server's certificate (anyone in between can read the token)");
+  cmd_->add_flag("--allow-plaintext-auth", allow_plaintext_auth_,
+                 "UNSAFE: allow AUTH over an unencrypted connection (--tls none; local test servers only)");
+  cmd_->add_option("--auth", auth_,
+                   "SASL mechanism: xoauth2, oauthbearer, plain or login (default: chosen from what the server "
+                   "offers: XOAUTH2 then OAUTHBEARER for --bearer, PLAIN then LOGIN for --password)")
+      ->check(CLI::IsMember({"xoauth2", "oauthbearer", "plain", "login"}, CLI::ignore_case));
+  cmd_->add_option("--user", user_, "user name / mailbox to authenticate as (for XOAUTH2 the mailbox address)");
+  auto* bearer = cmd_->add_option("--bearer", bearer_, "OAuth2 access token, as a SECRET reference");
+  auto* password = cmd_->add_option("--password", password_, "password, as a SECRET reference");
+  bearer->excludes(password);
+  cmd_->add_option("--from", from_, "envelope sender (MAIL FROM)")->required();
+  cmd_->add_option("--to", to_, "envelope recipient (RCPT TO); repeat for several")->required();
+  cmd_->add_option("--ehlo", ehlo_, "name to announce in EHLO (default: this host's name)");
+  cmd_->add_option("--connect-timeout", connect_timeout_, "seconds to wait for the TCP connection (default 30)")
+      ->check(CLI::Range(1, 3600));
+  cmd_->add_option("--timeout", reply_timeout_,
+                   "seconds to wait for each reply (default: RFC 5321's, 2 to 10 minutes per step)")
+      ->check(CLI::Range(1, 3600));
+  cmd_->add_flag("--no-pipelining", no_pipelining_, "do not pipeline MAIL/RCPT/DATA even when offered");
+}
+
+int send_command::run() {
+  auto server = parse_server(server_);
+  if (!server) {
+    print_error(server.error().message());
+    return EX_USAGE;
+  }
+  if ((bearer_ || password_) && user_.empty()) {
+    print_error("--user is required with --bearer or --password (the mailbox or user name to sign in as).");
+    return EX_USAGE;
+  }
+  if (!auth_.empty() && !bearer_ && !password_) {
+    print_error("--auth needs credentials: add --bearer SECRET (xoauth2, oauthbearer) or --password SECRET.");
+    return EX_USAGE;
+  }
+
+  net::connection_options options;
+  options.host = server->host;
+  options.session.tls = tls_ == "implicit" ? smtp::tls_mode::implicit
+                        : tls_ == "none"   ? smtp::tls_mode::none
+                                           : smtp::tls_mode::starttls;
+  options.port = server->port.value_or(options.session.tls == smtp::tls_mode::implicit ? 465 : 587);
+  options.tls.ca_file = ca_file_;
+  options.tls.skip_verify = tls_skip_verify_;
+  options.session.allow_plaintext_auth = allow_plaintext_auth_;
+  options.session.ehlo_domain = ehlo_.empty() ? default_ehlo_name() : ehlo_;
+  options.session.pipelining = !no_pipelining_;
+  if (connect_timeout_) options.connect_timeout = std::chrono::seconds(*connect_timeout_);
+  if (reply_timeout_) {
+    const std::chrono::milliseconds t = std::chrono::seconds(*reply_timeout_);
+    options.session.limits = {t, t, t, t, t, t, t};
+  }
+
+  if (!auth_.empty()) {
+    const auto m = sasl::parse_mechanism(auth_);
+    options.session.mechanism = m;
+    const bool oauth = m && sasl::is_oauth(*m);
+    if (oauth && !bearer_) {
+      print_error("--auth " + auth_ + " needs --bearer SECRET (an OAuth2 access token), not --password.");
+      return EX_USAGE;
+    }
+    if (!oauth && !password_) {
+      print_error("--auth " + auth_ + " needs --password SECRET, not --bearer.");
+      return EX_USAGE;
+    }
+  }
+  if (options.session.tls == smtp::tls_mode::none && (bearer_ || password_) && !allow_plaintext_auth_) {
+    print_error(
+        "Refusing to send credentials without TLS (--tls none). Use --tls starttls or --tls implicit; "
+        "--allow-plaintext-auth exists for local test servers only.");
+    return EX_CONFIG;
+  }
+  if (bearer_ || password_) {
+    const std::string& ref = bearer_ ? *bearer_ : *password_;
+    auto secret = secrets::resolve(ref);
+    if (!secret) {
+      print_error(secret.error().message());
+      return EX_CONFIG;
+    }
+    if (secret->warning) spdlog::warn("{}", *secret->warning);
+    sasl::credentials creds;
+    creds.user = user_;
+    creds.secret = std::move(secret->value);
+    creds.host = server->host;
+    creds.port = options.port;
+    options.session.credentials = std::move(creds);
+    options.session.credential_kind = bearer_ ? sasl::credential_kind::bearer_token : sasl::credential_kind::password;
+  }
+
+  auto message = read_stdin();
+  if (!message) {
+    print_error(message.error().message());
+    return message.error().code() == core::errc::limit_exceeded ? EX_DATAERR : EX_IOERR;
+  }
+  if (message->empty()) {
+    print_error("The message on stdin is empty. Pipe a complete RFC 5322 message (headers, blank line, body).");
+    return EX_DATAERR;
+  }
+
+  smtp::outgoing_message out;
+  out.env.mail_from = from_;
+  out.env.rcpt_to = to_;
+  out.body = std::make_unique<smtp::string_body>(std::move(*message));
+  std::vector<smtp::outgoing_message> batch;
+  batch.push_back(std::move(out));
+
+  auto results = net::send_messages(std::move(options), std::move(batch));
+  if (!results) {
+    print_error(results.error().message());
+    return exit_status_for(results.error());
+  }
+  const smtp::message_result& r = results->front();
+  const bool content_refused = r.final_reply && !r.final_reply->positive_completion();
+  for (const auto& rr : r.recipients) {
+    if (!rr.accepted) {
+      const std::string why = rr.server_reply.code ? rr.server_reply.to_string() : std::string("not attempted");
+      fmt::print("{}: refused ({})\n", rr.address, why);
+    } else if (r.delivered()) {
+      fmt::print("{}: delivered ({})\n", rr.address, r.final_reply->to_string());
+    } else if (content_refused) {
+      fmt::print("{}: refused ({})\n", rr.address, r.final_reply->to_string());
+    } else {
+      fmt::print("{}: not delivered\n", rr.address);
+    }
+  }
+  if (r.failure) print_error(r.failure->message());
+  std::fflush(stdout);
+  return exit_status_for(r);
+}
+
+}  // namespace oauthmail::cli

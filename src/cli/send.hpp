@@ -1,0 +1,37 @@
+// `oauthmail send`: options and run(). Registers itself as a CLI11 subcommand.
+// Must not: print a secret; take a secret's value on the command line (only references).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace oauthmail::cli {
+
+class send_command {
+ public:
+  explicit send_command(CLI::App& app);
+  bool chosen() const { return cmd_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* cmd_ = nullptr;
+  std::string server_;
+  std::string tls_ = "starttls";
+  std::optional<std::string> ca_file_;
+  bool tls_skip_verify_ = false;
+  bool allow_plaintext_auth_ = false;
+  std::string auth_;
+  std::string user_;
+  std::optional<std::string> bearer_;
+  std::optional<std::string> password_;
+  std::string from_;
+  std::vector<std::string> to_;
+  std::string ehlo_;
+  std::optional<int> connect_timeout_;
+  std::optional<int> reply_timeout_;
+  bool no_pipelining_ = false;
+};
+
+}  // namespace oauthmail::cli

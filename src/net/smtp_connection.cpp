@@ -1,0 +1,367 @@
+#include "net/smtp_connection.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <variant>
+
+namespace oauthmail::net {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using asio::ip::tcp;
+using namespace boost::asio::experimental::awaitable_operators;
+using core::failure_class;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+core::error net_error(smtp::session_errc code, std::string message, failure_class cls) {
+  return {smtp::make_error_code(code), std::move(message), cls};
+}
+
+// Logs what crossed the wire, line by line, at debug level. Bounded, so a hostile server cannot
+// flood the log; never called with AUTH payloads or message content (the session redacts those).
+void log_lines(std::string_view prefix, std::string_view text) {
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  constexpr std::size_t max_line = 512;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > max_line) {
+      spdlog::debug("smtp {} {}... ({} octets)", prefix, line.substr(0, max_line), line.size());
+    } else {
+      spdlog::debug("smtp {} {}", prefix, line);
+    }
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+}
+
+// Plain words for OpenSSL's verification result.
+std::string describe_verify_failure(long verify_result, const std::string& name) {
+  switch (verify_result) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "the server's certificate is not valid for \"" + name +
+             "\". Connect with the name the certificate was issued for (the provider's documented host name).";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "the server's certificate has expired. The server's administrator must renew it.";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "the server's certificate is not valid yet. Check this machine's clock.";
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      return std::string("the server's certificate is not signed by a trusted certificate authority (") +
+             X509_verify_cert_error_string(verify_result) +
+             "). If the server uses a private CA, pass its certificate with --ca-file.";
+    default:
+      return std::string("the server's certificate could not be verified: ") +
+             X509_verify_cert_error_string(verify_result) + ".";
+  }
+}
+
+}  // namespace
+
+struct smtp_connection::impl {
+  impl(asio::any_io_executor ex, connection_options o)
+      : executor(ex),
+        opts(std::move(o)),
+        tls_ctx(ssl::context::tls_client),
+        stream(ex, tls_ctx),
+        timer(ex),
+        session(opts.session) {}
+
+  asio::any_io_executor executor;
+  connection_options opts;
+  ssl::context tls_ctx;
+  ssl::stream<tcp::socket> stream;
+  asio::steady_timer timer;
+  smtp::client_session session;
+  bool tls_on = false;
+  bool open = false;
+  std::array<char, 64 * 1024> read_buffer{};
+
+  std::string peer_name() const { return opts.tls.server_name.value_or(opts.host); }
+
+  core::result<void> setup_tls() {
+    SSL_CTX* ctx = tls_ctx.native_handle();
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+    boost::system::error_code ec;
+    if (opts.tls.skip_verify) {
+      spdlog::warn("TLS certificate verification is OFF (tls_skip_verify): the connection can be intercepted");
+      tls_ctx.set_verify_mode(ssl::verify_none, ec);
+    } else {
+      tls_ctx.set_verify_mode(ssl::verify_peer, ec);
+      if (opts.tls.ca_file) {
+        tls_ctx.load_verify_file(*opts.tls.ca_file, ec);
+        if (ec) {
+          return net_error(smtp::session_errc::tls_failed,
+                           "Cannot load the CA file \"" + *opts.tls.ca_file + "\": " + ec.message() +
+                               ". It must be a PEM file with one or more certificates.",
+                           failure_class::needs_human);
+        }
+      } else {
+        tls_ctx.set_default_verify_paths(ec);
+      }
+    }
+    SSL* ssl_handle = stream.native_handle();
+    const std::string name = peer_name();
+    boost::system::error_code addr_ec;
+    asio::ip::make_address(name, addr_ec);
+    const bool is_ip = !addr_ec;
+    if (!is_ip) SSL_set_tlsext_host_name(ssl_handle, name.c_str());
+    if (!opts.tls.skip_verify) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                           : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+      if (ok != 1) {
+        return net_error(smtp::session_errc::tls_failed, "Cannot check the certificate for \"" + name + "\".",
+                         failure_class::needs_human);
+      }
+    }
+    return {};
+  }
+
+  template <class Op>
+  asio::awaitable<std::variant<std::tuple<boost::system::error_code, std::size_t>, std::tuple<boost::system::error_code>>>
+  with_deadline(Op op, std::chrono::milliseconds limit) {
+    timer.expires_after(limit);
+    co_return co_await (std::move(op) || timer.async_wait(use_tuple));
+  }
+
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some() {
+    if (tls_on) co_return co_await stream.async_read_some(asio::buffer(read_buffer), use_tuple);
+    co_return co_await stream.next_layer().async_read_some(asio::buffer(read_buffer), use_tuple);
+  }
+
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(std::string_view bytes) {
+    if (tls_on) co_return co_await asio::async_write(stream, asio::buffer(bytes), use_tuple);
+    co_return co_await asio::async_write(stream.next_layer(), asio::buffer(bytes), use_tuple);
+  }
+
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> handshake() {
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+    co_return std::tuple<boost::system::error_code, std::size_t>{ec, 0};
+  }
+
+  core::error tls_failure(const boost::system::error_code& ec) {
+    const long verify = SSL_get_verify_result(stream.native_handle());
+    std::string text = "TLS with " + opts.host + ":" + std::to_string(opts.port) + " failed: ";
+    if (verify != X509_V_OK) {
+      text += describe_verify_failure(verify, peer_name());
+    } else {
+      text += ec.message() + ". Check that the port speaks " +
+              (opts.session.tls == smtp::tls_mode::implicit ? "implicit TLS (465)" : "STARTTLS (587)") + ".";
+    }
+    return net_error(smtp::session_errc::tls_failed, std::move(text), failure_class::needs_human);
+  }
+
+  // Runs the session until it is idle (ready for a message) or closed.
+  asio::awaitable<void> drive() {
+    for (;;) {
+      smtp::action a = session.next();
+      switch (a.what) {
+        case smtp::action::kind::write: {
+          log_lines("C:", a.transcript);
+          auto r = co_await with_deadline(write_all(a.bytes), a.timeout);
+          if (r.index() == 1) {
+            session.on_timeout();
+          } else if (std::get<0>(std::get<0>(r))) {
+            session.on_eof();
+          } else {
+            session.on_written();
+          }
+          break;
+        }
+        case smtp::action::kind::read: {
+          auto r = co_await with_deadline(read_some(), a.timeout);
+          if (r.index() == 1) {
+            session.on_timeout();
+            break;
+          }
+          auto [ec, n] = std::get<0>(r);
+          if (ec) {
+            session.on_eof();
+            break;
+          }
+          const std::string_view got(read_buffer.data(), n);
+          log_lines("S:", got);
+          session.on_bytes(got);
+          break;
+        }
+        case smtp::action::kind::start_tls: {
+          auto r = co_await with_deadline(handshake(), a.timeout);
+          if (r.index() == 1) {
+            session.on_tls_failed(net_error(smtp::session_errc::timeout,
+                                            "The TLS handshake with " + opts.host + " timed out.",
+                                            failure_class::transient));
+            break;
+          }
+          if (auto ec = std::get<0>(std::get<0>(r)); ec) {
+            session.on_tls_failed(tls_failure(ec));
+            break;
+          }
+          tls_on = true;
+          spdlog::debug("smtp TLS established: {} {}", SSL_get_version(stream.native_handle()),
+                        SSL_get_cipher_name(stream.native_handle()));
+          session.on_tls_established();
+          break;
+        }
+        case smtp::action::kind::idle:
+          co_return;
+        case smtp::action::kind::closed:
+          close();
+          co_return;
+      }
+    }
+  }
+
+  void close() {
+    if (!open) return;
+    open = false;
+    boost::system::error_code ignored;
+    stream.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.next_layer().close(ignored);
+  }
+
+  asio::awaitable<core::result<void>> connect() {
+    tcp::resolver resolver(executor);
+    timer.expires_after(opts.connect_timeout);
+    auto resolved = co_await (resolver.async_resolve(opts.host, std::to_string(opts.port), use_tuple) ||
+                              timer.async_wait(use_tuple));
+    const std::string where = opts.host + ":" + std::to_string(opts.port);
+    if (resolved.index() == 1) {
+      co_return net_error(smtp::session_errc::connect_failed, "Looking up " + opts.host + " timed out.",
+                          failure_class::transient);
+    }
+    auto [rec, endpoints] = std::get<0>(resolved);
+    if (rec) {
+      co_return net_error(smtp::session_errc::connect_failed,
+                          "Cannot resolve " + opts.host + ": " + rec.message() + ". Check the server name.",
+                          failure_class::transient);
+    }
+    timer.expires_after(opts.connect_timeout);
+    auto connected = co_await (asio::async_connect(stream.next_layer(), endpoints, use_tuple) ||
+                               timer.async_wait(use_tuple));
+    if (connected.index() == 1) {
+      co_return net_error(smtp::session_errc::connect_failed,
+                          "Connecting to " + where + " timed out after " +
+                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(opts.connect_timeout).count()) +
+                              " s. Check the host, the port and any firewall in between.",
+                          failure_class::transient);
+    }
+    if (auto [cec, ep] = std::get<0>(connected); cec) {
+      co_return net_error(smtp::session_errc::connect_failed,
+                          "Cannot connect to " + where + ": " + cec.message() + ". Check the host and the port.",
+                          failure_class::transient);
+    }
+    open = true;
+    boost::system::error_code ignored;
+    stream.next_layer().set_option(tcp::no_delay(true), ignored);
+    co_return core::result<void>{};
+  }
+};
+
+smtp_connection::smtp_connection(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+smtp_connection::~smtp_connection() {
+  if (impl_) impl_->close();
+}
+
+asio::awaitable<core::result<std::unique_ptr<smtp_connection>>> smtp_connection::open(
+    asio::any_io_executor executor, connection_options options) {
+  if (options.session.credentials && options.session.tls == smtp::tls_mode::none &&
+      !options.session.allow_plaintext_auth) {
+    co_return net_error(smtp::session_errc::tls_required,
+                        "Refusing to send credentials without TLS (--tls none). Use --tls starttls or --tls implicit.",
+                        failure_class::needs_human);
+  }
+  auto p = std::make_unique<impl>(executor, std::move(options));
+  if (auto ok = p->setup_tls(); !ok) co_return ok.error();
+  if (auto ok = co_await p->connect(); !ok) co_return ok.error();
+  co_await p->drive();
+  if (p->session.final_error()) co_return *p->session.final_error();
+  if (!p->open) {
+    co_return net_error(smtp::session_errc::server_closed, "The connection closed before it was ready.",
+                        failure_class::transient);
+  }
+  co_return std::unique_ptr<smtp_connection>(new smtp_connection(std::move(p)));
+}
+
+asio::awaitable<smtp::message_result> smtp_connection::send(smtp::outgoing_message message) {
+  if (!usable()) {
+    smtp::message_result r;
+    r.failure = net_error(smtp::session_errc::server_closed, "The connection is no longer usable.",
+                          failure_class::transient);
+    co_return r;
+  }
+  impl_->session.submit(std::move(message));
+  co_await impl_->drive();
+  if (auto r = impl_->session.take_result()) co_return std::move(*r);
+  smtp::message_result r;
+  r.failure = impl_->session.final_error().value_or(
+      net_error(smtp::session_errc::server_closed, "The connection closed during the transaction.",
+                failure_class::transient));
+  co_return r;
+}
+
+asio::awaitable<void> smtp_connection::quit() {
+  if (!usable()) co_return;
+  impl_->session.quit();
+  co_await impl_->drive();
+  impl_->close();
+}
+
+bool smtp_connection::usable() const noexcept {
+  return impl_->open && impl_->session.ready();
+}
+
+const smtp::client_session& smtp_connection::session() const noexcept { return impl_->session; }
+
+core::result<std::vector<smtp::message_result>> send_messages(connection_options options,
+                                                              std::vector<smtp::outgoing_message> messages) {
+  asio::io_context io;
+  std::optional<core::result<std::vector<smtp::message_result>>> outcome;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto conn = co_await smtp_connection::open(io.get_executor(), std::move(options));
+        if (!conn) {
+          outcome = conn.error();
+          co_return;
+        }
+        std::vector<smtp::message_result> results;
+        for (auto& m : messages) results.push_back(co_await (*conn)->send(std::move(m)));
+        co_await (*conn)->quit();
+        outcome = std::move(results);
+      },
+      asio::detached);
+  io.run();
+  if (!outcome) {
+    return net_error(smtp::session_errc::connect_failed, "internal: the connection task did not finish",
+                     failure_class::bug);
+  }
+  return std::move(*outcome);
+}
+
+}  // namespace oauthmail::net
