@@ -18,20 +18,30 @@ int exit_status_for(const core::error& e) {
   using smtp::session_errc;
   if (e.code() == session_errc::auth_failed) {
     switch (e.classification()) {
-      case core::failure_class::transient: return EX_TEMPFAIL;
-      case core::failure_class::protocol: return EX_PROTOCOL;
-      default: return EX_NOPERM;
+      case core::failure_class::transient:
+        return EX_TEMPFAIL;
+      case core::failure_class::protocol:
+        return EX_PROTOCOL;
+      default:
+        return EX_NOPERM;
     }
   }
   if (e.code() == session_errc::bad_message) return EX_DATAERR;
   switch (e.classification()) {
-    case core::failure_class::none: return EX_OK;
-    case core::failure_class::transient: return EX_TEMPFAIL;
-    case core::failure_class::permanent: return EX_UNAVAILABLE;
-    case core::failure_class::token_rejected: return EX_NOPERM;
-    case core::failure_class::needs_human: return EX_CONFIG;
-    case core::failure_class::protocol: return EX_PROTOCOL;
-    case core::failure_class::bug: return EX_SOFTWARE;
+    case core::failure_class::none:
+      return EX_OK;
+    case core::failure_class::transient:
+      return EX_TEMPFAIL;
+    case core::failure_class::permanent:
+      return EX_UNAVAILABLE;
+    case core::failure_class::token_rejected:
+      return EX_NOPERM;
+    case core::failure_class::needs_human:
+      return EX_CONFIG;
+    case core::failure_class::protocol:
+      return EX_PROTOCOL;
+    case core::failure_class::bug:
+      return EX_SOFTWARE;
   }
   return EX_SOFTWARE;
 }

@@ -13,8 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   int verbosity = 0;
-  app.add_flag("-v,--verbose", verbosity,
-               "log more: -v shows the SMTP transcript (AUTH payloads are always redacted)");
+  app.add_flag("-v,--verbose", verbosity, "log more: -v shows the SMTP transcript (AUTH payloads are always redacted)");
   oauthmail::cli::send_command send(app);
 
   try {

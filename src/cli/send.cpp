@@ -52,7 +52,8 @@ core::result<server_address> parse_server(const std::string& text) {
   }
   if (out.host.empty()) return bad("the host is empty.");
   for (const char c : out.host) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == '/' || c == '@') return bad("the host contains an invalid character.");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '/' || c == '@')
+      return bad("the host contains an invalid character.");
   }
   if (!port_text.empty() || text.back() == ':') {
     if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos) {
@@ -96,8 +97,7 @@ std::string default_ehlo_name() {
   if (gethostname(name.data(), name.size() - 1) == 0 && name[0] != '\0') {
     std::string n(name.data());
     // EHLO wants a domain; a bare name with odd characters would be refused by our own encoder.
-    if (n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
-        std::string::npos) {
+    if (n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == std::string::npos) {
       return n;
     }
   }
@@ -120,8 +120,9 @@ send_command::send_command(CLI::App& app) {
       "Example (Microsoft 365, a token in a file):\n"
       "  oauthmail send --server smtp.office365.com:587 --auth xoauth2 --user me@contoso.com \\\n"
       "      --bearer file:/run/secrets/m365-token --from me@contoso.com --to you@example.org < message.eml");
-  cmd_->add_option("--server", server_, "SMTP server: HOST, HOST:PORT or [IPv6]:PORT (default port: 465 with "
-                                        "--tls implicit, else 587)")
+  cmd_->add_option("--server", server_,
+                   "SMTP server: HOST, HOST:PORT or [IPv6]:PORT (default port: 465 with "
+                   "--tls implicit, else 587)")
       ->required();
   cmd_->add_option("--tls", tls_, "starttls (default; port 587), implicit (port 465), or none (test servers only)")
       ->check(CLI::IsMember({"starttls", "implicit", "none"}));

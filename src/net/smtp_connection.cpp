@@ -144,7 +144,8 @@ struct smtp_connection::impl {
   }
 
   template <class Op>
-  asio::awaitable<std::variant<std::tuple<boost::system::error_code, std::size_t>, std::tuple<boost::system::error_code>>>
+  asio::awaitable<
+      std::variant<std::tuple<boost::system::error_code, std::size_t>, std::tuple<boost::system::error_code>>>
   with_deadline(Op op, std::chrono::milliseconds limit) {
     timer.expires_after(limit);
     co_return co_await (std::move(op) || timer.async_wait(use_tuple));
@@ -262,14 +263,15 @@ struct smtp_connection::impl {
                           failure_class::transient);
     }
     timer.expires_after(opts.connect_timeout);
-    auto connected = co_await (asio::async_connect(stream.next_layer(), endpoints, use_tuple) ||
-                               timer.async_wait(use_tuple));
+    auto connected =
+        co_await (asio::async_connect(stream.next_layer(), endpoints, use_tuple) || timer.async_wait(use_tuple));
     if (connected.index() == 1) {
-      co_return net_error(smtp::session_errc::connect_failed,
-                          "Connecting to " + where + " timed out after " +
-                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(opts.connect_timeout).count()) +
-                              " s. Check the host, the port and any firewall in between.",
-                          failure_class::transient);
+      co_return net_error(
+          smtp::session_errc::connect_failed,
+          "Connecting to " + where + " timed out after " +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(opts.connect_timeout).count()) +
+              " s. Check the host, the port and any firewall in between.",
+          failure_class::transient);
     }
     if (auto [cec, ep] = std::get<0>(connected); cec) {
       co_return net_error(smtp::session_errc::connect_failed,
@@ -288,8 +290,8 @@ smtp_connection::~smtp_connection() {
   if (impl_) impl_->close();
 }
 
-asio::awaitable<core::result<std::unique_ptr<smtp_connection>>> smtp_connection::open(
-    asio::any_io_executor executor, connection_options options) {
+asio::awaitable<core::result<std::unique_ptr<smtp_connection>>> smtp_connection::open(asio::any_io_executor executor,
+                                                                                      connection_options options) {
   if (options.session.credentials && options.session.tls == smtp::tls_mode::none &&
       !options.session.allow_plaintext_auth) {
     co_return net_error(smtp::session_errc::tls_required,
@@ -311,17 +313,16 @@ asio::awaitable<core::result<std::unique_ptr<smtp_connection>>> smtp_connection:
 asio::awaitable<smtp::message_result> smtp_connection::send(smtp::outgoing_message message) {
   if (!usable()) {
     smtp::message_result r;
-    r.failure = net_error(smtp::session_errc::server_closed, "The connection is no longer usable.",
-                          failure_class::transient);
+    r.failure =
+        net_error(smtp::session_errc::server_closed, "The connection is no longer usable.", failure_class::transient);
     co_return r;
   }
   impl_->session.submit(std::move(message));
   co_await impl_->drive();
   if (auto r = impl_->session.take_result()) co_return std::move(*r);
   smtp::message_result r;
-  r.failure = impl_->session.final_error().value_or(
-      net_error(smtp::session_errc::server_closed, "The connection closed during the transaction.",
-                failure_class::transient));
+  r.failure = impl_->session.final_error().value_or(net_error(
+      smtp::session_errc::server_closed, "The connection closed during the transaction.", failure_class::transient));
   co_return r;
 }
 
@@ -332,9 +333,7 @@ asio::awaitable<void> smtp_connection::quit() {
   impl_->close();
 }
 
-bool smtp_connection::usable() const noexcept {
-  return impl_->open && impl_->session.ready();
-}
+bool smtp_connection::usable() const noexcept { return impl_->open && impl_->session.ready(); }
 
 const smtp::client_session& smtp_connection::session() const noexcept { return impl_->session; }
 

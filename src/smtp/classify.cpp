@@ -9,18 +9,30 @@ using core::failure_class;
 
 std::string_view to_string(stage s) noexcept {
   switch (s) {
-    case stage::connect: return "connect";
-    case stage::greeting: return "greeting";
-    case stage::ehlo: return "EHLO";
-    case stage::starttls: return "STARTTLS";
-    case stage::tls_handshake: return "TLS handshake";
-    case stage::auth: return "AUTH";
-    case stage::mail: return "MAIL FROM";
-    case stage::rcpt: return "RCPT TO";
-    case stage::data: return "DATA";
-    case stage::data_end: return "end of DATA";
-    case stage::rset: return "RSET";
-    case stage::quit: return "QUIT";
+    case stage::connect:
+      return "connect";
+    case stage::greeting:
+      return "greeting";
+    case stage::ehlo:
+      return "EHLO";
+    case stage::starttls:
+      return "STARTTLS";
+    case stage::tls_handshake:
+      return "TLS handshake";
+    case stage::auth:
+      return "AUTH";
+    case stage::mail:
+      return "MAIL FROM";
+    case stage::rcpt:
+      return "RCPT TO";
+    case stage::data:
+      return "DATA";
+    case stage::data_end:
+      return "end of DATA";
+    case stage::rset:
+      return "RSET";
+    case stage::quit:
+      return "QUIT";
   }
   return "unknown";
 }
@@ -49,22 +61,26 @@ bool classify_known(const reply& r, stage s, bool oauth, diagnosis& out) {
     out.klass = failure_class::needs_human;
     if (contains_nocase(text, "disabled for the Tenant")) {
       out.cause = "SMTP AUTH (client submission) is disabled for the whole Microsoft 365 tenant.";
-      out.fix = "An Exchange admin must enable it for this mailbox: Set-CASMailbox -Identity <mailbox> "
-                "-SmtpClientAuthenticationDisabled $false (or tenant-wide: Set-TransportConfig "
-                "-SmtpClientAuthenticationDisabled $false). See https://aka.ms/smtp_auth_disabled.";
+      out.fix =
+          "An Exchange admin must enable it for this mailbox: Set-CASMailbox -Identity <mailbox> "
+          "-SmtpClientAuthenticationDisabled $false (or tenant-wide: Set-TransportConfig "
+          "-SmtpClientAuthenticationDisabled $false). See https://aka.ms/smtp_auth_disabled.";
     } else if (contains_nocase(text, "disabled for the Mailbox")) {
       out.cause = "SMTP AUTH (client submission) is disabled for this mailbox.";
-      out.fix = "An Exchange admin must run Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
-                "$false (Microsoft 365 admin center: user > Mail > Manage email apps > Authenticated SMTP). "
-                "Personal Outlook.com mailboxes may refuse SMTP AUTH altogether: use the Graph route.";
+      out.fix =
+          "An Exchange admin must run Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
+          "$false (Microsoft 365 admin center: user > Mail > Manage email apps > Authenticated SMTP). "
+          "Personal Outlook.com mailboxes may refuse SMTP AUTH altogether: use the Graph route.";
     } else if (contains_nocase(text, "security defaults")) {
       out.cause = "The tenant's security defaults policy blocks this sign-in.";
-      out.fix = "Use OAuth2 (not a password) and make sure the app is allowed, or have an admin review the "
-                "security defaults in Microsoft Entra ID.";
+      out.fix =
+          "Use OAuth2 (not a password) and make sure the app is allowed, or have an admin review the "
+          "security defaults in Microsoft Entra ID.";
     } else if (contains_nocase(text, "did not meet the criteria")) {
       out.cause = "A Conditional Access policy blocked this sign-in.";
-      out.fix = "Ask an Entra ID admin to check the Conditional Access sign-in logs for this account and "
-                "allow this client.";
+      out.fix =
+          "Ask an Entra ID admin to check the Conditional Access sign-in logs for this account and "
+          "allow this client.";
     } else if (contains_nocase(text, "basic authentication is disabled")) {
       out.cause = "Password (Basic) authentication is disabled for SMTP.";
       out.fix = "Authenticate with OAuth2 (XOAUTH2) instead of a password.";
@@ -92,8 +108,9 @@ bool classify_known(const reply& r, stage s, bool oauth, diagnosis& out) {
   if (has_enhanced(r, 5, 2, 252) || (r.code / 100 == 5 && contains_nocase(text, "SendAsDenied"))) {
     out.klass = failure_class::needs_human;
     out.cause = "The mailbox is not allowed to send as the From address of this message (SendAsDenied).";
-    out.fix = "Send From the authenticated mailbox, or have an Exchange admin grant Send As: "
-              "Add-RecipientPermission -Identity <from-address> -Trustee <mailbox> -AccessRights SendAs.";
+    out.fix =
+        "Send From the authenticated mailbox, or have an Exchange admin grant Send As: "
+        "Add-RecipientPermission -Identity <from-address> -Trustee <mailbox> -AccessRights SendAs.";
     return true;
   }
   if (has_enhanced(r, 5, 7, 60)) {
@@ -170,7 +187,7 @@ bool classify_known(const reply& r, stage s, bool oauth, diagnosis& out) {
   if (r.code == 454 && has_enhanced(r, 4, 7, 0)) {
     out.klass = failure_class::transient;
     out.cause = contains_nocase(text, "Too many login attempts") ? "Too many login attempts; Google throttles AUTH."
-                                                                  : "The server cannot authenticate right now.";
+                                                                 : "The server cannot authenticate right now.";
     out.fix = "Wait and retry later.";
     return true;
   }
@@ -220,11 +237,12 @@ diagnosis classify_reply(const reply& r, stage s, bool oauth) {
       out.klass = oauth ? failure_class::token_rejected : failure_class::needs_human;
       if (oauth) {
         out.cause = "The server refused the OAuth2 token (" + r.to_string() + ").";
-        out.fix = "The token may be expired, for the wrong audience or scope (Microsoft: "
-                  "https://outlook.office.com/SMTP.Send, or SMTP.SendAsApp for app-only; Google: "
-                  "https://mail.google.com/), or for another user than --user. For Microsoft app-only, the "
-                  "Exchange service principal needs FullAccess to the mailbox (New-ServicePrincipal, "
-                  "Add-MailboxPermission) and SMTP AUTH must be enabled for the mailbox.";
+        out.fix =
+            "The token may be expired, for the wrong audience or scope (Microsoft: "
+            "https://outlook.office.com/SMTP.Send, or SMTP.SendAsApp for app-only; Google: "
+            "https://mail.google.com/), or for another user than --user. For Microsoft app-only, the "
+            "Exchange service principal needs FullAccess to the mailbox (New-ServicePrincipal, "
+            "Add-MailboxPermission) and SMTP AUTH must be enabled for the mailbox.";
       } else {
         out.cause = "The server refused the user name or password (" + r.to_string() + ").";
         out.fix = "Check the credentials; most providers now require OAuth2 instead of passwords.";
@@ -282,19 +300,32 @@ class session_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "oauthmail.smtp.session"; }
   std::string message(int ev) const override {
     switch (static_cast<session_errc>(ev)) {
-      case session_errc::rejected: return "refused by the server";
-      case session_errc::tls_required: return "TLS required";
-      case session_errc::auth_not_offered: return "authentication not offered";
-      case session_errc::auth_failed: return "authentication failed";
-      case session_errc::server_closed: return "connection closed by the server";
-      case session_errc::timeout: return "timed out";
-      case session_errc::protocol_violation: return "protocol violation";
-      case session_errc::message_too_big: return "message too big";
-      case session_errc::smtputf8_required: return "SMTPUTF8 required";
-      case session_errc::no_recipients: return "no recipient accepted";
-      case session_errc::bad_message: return "message cannot be sent";
-      case session_errc::tls_failed: return "TLS failed";
-      case session_errc::connect_failed: return "connection failed";
+      case session_errc::rejected:
+        return "refused by the server";
+      case session_errc::tls_required:
+        return "TLS required";
+      case session_errc::auth_not_offered:
+        return "authentication not offered";
+      case session_errc::auth_failed:
+        return "authentication failed";
+      case session_errc::server_closed:
+        return "connection closed by the server";
+      case session_errc::timeout:
+        return "timed out";
+      case session_errc::protocol_violation:
+        return "protocol violation";
+      case session_errc::message_too_big:
+        return "message too big";
+      case session_errc::smtputf8_required:
+        return "SMTPUTF8 required";
+      case session_errc::no_recipients:
+        return "no recipient accepted";
+      case session_errc::bad_message:
+        return "message cannot be sent";
+      case session_errc::tls_failed:
+        return "TLS failed";
+      case session_errc::connect_failed:
+        return "connection failed";
     }
     return "unknown session error";
   }

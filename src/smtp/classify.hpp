@@ -29,19 +29,19 @@ struct diagnosis {
 diagnosis classify_reply(const reply& r, stage s, bool oauth);
 
 enum class session_errc {
-  rejected = 1,            // the server refused at some stage (see the reply)
-  tls_required,            // no STARTTLS offered, or TLS mode none with credentials
-  auth_not_offered,        // the server lists no AUTH (after TLS)
-  auth_failed,             // AUTH was refused
-  server_closed,           // the server closed the connection unexpectedly
-  timeout,                 // no reply within the stage's time limit
-  protocol_violation,      // unparsable reply, unexpected code class
-  message_too_big,         // larger than the server's SIZE
-  smtputf8_required,       // non-ASCII address but no SMTPUTF8
-  no_recipients,           // every recipient refused, or none given
-  bad_message,             // the message cannot be sent as is (e.g. a line over 998 octets)
-  tls_failed,              // handshake or verification failed
-  connect_failed,          // could not reach the server
+  rejected = 1,        // the server refused at some stage (see the reply)
+  tls_required,        // no STARTTLS offered, or TLS mode none with credentials
+  auth_not_offered,    // the server lists no AUTH (after TLS)
+  auth_failed,         // AUTH was refused
+  server_closed,       // the server closed the connection unexpectedly
+  timeout,             // no reply within the stage's time limit
+  protocol_violation,  // unparsable reply, unexpected code class
+  message_too_big,     // larger than the server's SIZE
+  smtputf8_required,   // non-ASCII address but no SMTPUTF8
+  no_recipients,       // every recipient refused, or none given
+  bad_message,         // the message cannot be sent as is (e.g. a line over 998 octets)
+  tls_failed,          // handshake or verification failed
+  connect_failed,      // could not reach the server
 };
 const std::error_category& session_category() noexcept;
 std::error_code make_error_code(session_errc e) noexcept;

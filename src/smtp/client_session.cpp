@@ -121,7 +121,7 @@ struct client_session::impl {
   // Current transaction
   std::optional<outgoing_message> msg;
   message_result result;
-  std::size_t rcpt_index = 0;         // next RCPT reply belongs to msg->env.rcpt_to[rcpt_index]
+  std::size_t rcpt_index = 0;  // next RCPT reply belongs to msg->env.rcpt_to[rcpt_index]
   bool txn_pipelined = false;
   bool txn_failed = false;            // the transaction will not deliver; RSET before idle
   bool data_refused_pending = false;  // 354 arrived but no recipient was accepted
@@ -147,12 +147,18 @@ struct client_session::impl {
 
   std::chrono::milliseconds timeout_for(stage s) const {
     switch (s) {
-      case stage::greeting: return opts.limits.greeting;
-      case stage::mail: return opts.limits.mail;
-      case stage::rcpt: return opts.limits.rcpt;
-      case stage::data: return opts.limits.data_init;
-      case stage::data_end: return opts.limits.data_end;
-      default: return opts.limits.command;
+      case stage::greeting:
+        return opts.limits.greeting;
+      case stage::mail:
+        return opts.limits.mail;
+      case stage::rcpt:
+        return opts.limits.rcpt;
+      case stage::data:
+        return opts.limits.data_init;
+      case stage::data_end:
+        return opts.limits.data_end;
+      default:
+        return opts.limits.command;
     }
   }
 
@@ -160,9 +166,12 @@ struct client_session::impl {
     if (!awaiting.empty()) return awaiting.front();
     switch (phase_) {
       case phase::implicit_tls:
-      case phase::tls_handshake: return stage::tls_handshake;
-      case phase::data_content: return stage::data_end;
-      default: return stage::connect;
+      case phase::tls_handshake:
+        return stage::tls_handshake;
+      case phase::data_content:
+        return stage::data_end;
+      default:
+        return stage::connect;
     }
   }
 
@@ -415,8 +424,7 @@ struct client_session::impl {
       return;
     }
     // A server that refuses the long AUTH line with the initial response: try once without it.
-    const bool line_too_long =
-        r.code == 500 || (r.code == 501 && r.text().find("long") != std::string::npos);
+    const bool line_too_long = r.code == 500 || (r.code == 501 && r.text().find("long") != std::string::npos);
     if (auth_sent_initial && line_too_long && !auth_retried_without_initial) {
       auth_retried_without_initial = true;
       mech = sasl::make_client(*mech_kind, *opts.credentials);
@@ -710,32 +718,52 @@ struct client_session::impl {
     const stage s = awaiting.front();
     awaiting.pop_front();
     switch (phase_) {
-      case phase::greeting: on_greeting(r); return;
-      case phase::ehlo: on_ehlo(r); return;
-      case phase::helo: on_helo(r); return;
-      case phase::starttls: on_starttls(r); return;
-      case phase::auth: on_auth(r); return;
+      case phase::greeting:
+        on_greeting(r);
+        return;
+      case phase::ehlo:
+        on_ehlo(r);
+        return;
+      case phase::helo:
+        on_helo(r);
+        return;
+      case phase::starttls:
+        on_starttls(r);
+        return;
+      case phase::auth:
+        on_auth(r);
+        return;
       case phase::auth_abort:
         fail(std::move(*pending_error), false);
         return;
       case phase::transaction:
-        if (s == stage::mail) on_mail(r);
-        else if (s == stage::rcpt) on_rcpt(r);
-        else if (s == stage::data) on_data(r);
+        if (s == stage::mail)
+          on_mail(r);
+        else if (s == stage::rcpt)
+          on_rcpt(r);
+        else if (s == stage::data)
+          on_data(r);
         if (txn_pipelined && phase_ == phase::transaction && awaiting.empty() && txn_failed) end_transaction();
         return;
-      case phase::data_end: on_data_end(r); return;
-      case phase::rset: on_rset(r); return;
+      case phase::data_end:
+        on_data_end(r);
+        return;
+      case phase::rset:
+        on_rset(r);
+        return;
       case phase::quit:
-      case phase::closing: close_clean(); return;
+      case phase::closing:
+        close_clean();
+        return;
       case phase::implicit_tls:
       case phase::tls_handshake:
       case phase::idle:
       case phase::data_content:
-      case phase::closed: break;
+      case phase::closed:
+        break;
     }
-    fail(session_error(session_errc::protocol_violation,
-                       "The server sent an unexpected reply (" + r.to_string() + ").", failure_class::protocol),
+    fail(session_error(session_errc::protocol_violation, "The server sent an unexpected reply (" + r.to_string() + ").",
+                       failure_class::protocol),
          false);
   }
 

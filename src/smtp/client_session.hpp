@@ -44,7 +44,7 @@ enum class tls_mode {
 // Per-stage time limits. Defaults are RFC 5321 §4.5.3.2's minimums.
 struct timeouts {
   std::chrono::milliseconds greeting{std::chrono::minutes(5)};
-  std::chrono::milliseconds command{std::chrono::minutes(5)};   // EHLO, STARTTLS, AUTH, RSET, QUIT
+  std::chrono::milliseconds command{std::chrono::minutes(5)};  // EHLO, STARTTLS, AUTH, RSET, QUIT
   std::chrono::milliseconds mail{std::chrono::minutes(5)};
   std::chrono::milliseconds rcpt{std::chrono::minutes(5)};
   std::chrono::milliseconds data_init{std::chrono::minutes(2)};
@@ -61,8 +61,8 @@ struct client_options {
   std::optional<sasl::credentials> credentials;
   sasl::credential_kind credential_kind = sasl::credential_kind::bearer_token;
   std::optional<sasl::mechanism> mechanism;
-  bool pipelining = true;                // use PIPELINING when offered
-  bool auth_initial_response = true;     // send the SASL initial response with AUTH (RFC 4954 §4)
+  bool pipelining = true;             // use PIPELINING when offered
+  bool auth_initial_response = true;  // send the SASL initial response with AUTH (RFC 4954 §4)
   timeouts limits;
   reply_parser_limits reply_limits;
   std::size_t write_chunk_octets = 64 * 1024;  // DATA content is written in chunks of about this size
@@ -100,8 +100,8 @@ class string_body final : public body_source {
 };
 
 struct envelope {
-  std::string mail_from;               // reverse path; empty = null sender
-  std::vector<std::string> rcpt_to;    // forward paths
+  std::string mail_from;                  // reverse path; empty = null sender
+  std::vector<std::string> rcpt_to;       // forward paths
   std::optional<std::string> dsn_notify;  // RFC 3461 NOTIFY for every recipient (when DSN is offered)
   std::optional<dsn_return> dsn_ret;
   std::optional<std::string> dsn_envid;
@@ -123,8 +123,8 @@ struct recipient_result {
 struct message_result {
   std::vector<recipient_result> recipients;
   std::optional<reply> mail_reply;
-  std::optional<reply> data_reply;   // reply to DATA (354 or a refusal)
-  std::optional<reply> final_reply;  // reply after the content's final dot
+  std::optional<reply> data_reply;     // reply to DATA (354 or a refusal)
+  std::optional<reply> final_reply;    // reply after the content's final dot
   std::optional<core::error> failure;  // set when the message as a whole was not delivered
   bool delivered() const noexcept { return !failure && final_reply && final_reply->positive_completion(); }
   std::size_t accepted_count() const noexcept;
@@ -140,8 +140,8 @@ struct action {
     closed,     // terminal: close the connection; see final_error()
   };
   kind what = kind::closed;
-  std::string_view bytes;       // write: valid until the next call into the session
-  std::string transcript;       // write: what may be logged (AUTH payloads redacted, no body)
+  std::string_view bytes;                // write: valid until the next call into the session
+  std::string transcript;                // write: what may be logged (AUTH payloads redacted, no body)
   std::chrono::milliseconds timeout{0};  // read and write: the time limit of this step
 };
 
