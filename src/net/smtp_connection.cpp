@@ -83,22 +83,21 @@ std::string describe_verify_failure(long verify_result, const std::string& name)
 
 struct smtp_connection::impl {
   impl(asio::any_io_executor ex, connection_options o)
-      : executor(ex),
-        opts(std::move(o)),
-        tls_ctx(ssl::context::tls_client),
-        stream(ex, tls_ctx),
-        timer(ex),
-        session(opts.session) {}
+      : executor(ex), opts(std::move(o)), tls_ctx(ssl::context::tls_client), timer(ex), session(opts.session) {}
 
   asio::any_io_executor executor;
   connection_options opts;
   ssl::context tls_ctx;
-  ssl::stream<tcp::socket> stream;
+  // Created after tls_ctx is configured: OpenSSL copies the context's verify mode and protocol
+  // bounds into each connection when it is created, so a stream made earlier would not verify.
+  std::unique_ptr<ssl::stream<tcp::socket>> stream_ptr;
   asio::steady_timer timer;
   smtp::client_session session;
   bool tls_on = false;
   bool open = false;
   std::array<char, 64 * 1024> read_buffer{};
+
+  ssl::stream<tcp::socket>& stream() { return *stream_ptr; }
 
   std::string peer_name() const { return opts.tls.server_name.value_or(opts.host); }
 
@@ -124,7 +123,8 @@ struct smtp_connection::impl {
         tls_ctx.set_default_verify_paths(ec);
       }
     }
-    SSL* ssl_handle = stream.native_handle();
+    stream_ptr = std::make_unique<ssl::stream<tcp::socket>>(executor, tls_ctx);
+    SSL* ssl_handle = stream().native_handle();
     const std::string name = peer_name();
     boost::system::error_code addr_ec;
     asio::ip::make_address(name, addr_ec);
@@ -152,22 +152,22 @@ struct smtp_connection::impl {
   }
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some() {
-    if (tls_on) co_return co_await stream.async_read_some(asio::buffer(read_buffer), use_tuple);
-    co_return co_await stream.next_layer().async_read_some(asio::buffer(read_buffer), use_tuple);
+    if (tls_on) co_return co_await stream().async_read_some(asio::buffer(read_buffer), use_tuple);
+    co_return co_await stream().next_layer().async_read_some(asio::buffer(read_buffer), use_tuple);
   }
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(std::string_view bytes) {
-    if (tls_on) co_return co_await asio::async_write(stream, asio::buffer(bytes), use_tuple);
-    co_return co_await asio::async_write(stream.next_layer(), asio::buffer(bytes), use_tuple);
+    if (tls_on) co_return co_await asio::async_write(stream(), asio::buffer(bytes), use_tuple);
+    co_return co_await asio::async_write(stream().next_layer(), asio::buffer(bytes), use_tuple);
   }
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> handshake() {
-    auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+    auto [ec] = co_await stream().async_handshake(ssl::stream_base::client, use_tuple);
     co_return std::tuple<boost::system::error_code, std::size_t>{ec, 0};
   }
 
   core::error tls_failure(const boost::system::error_code& ec) {
-    const long verify = SSL_get_verify_result(stream.native_handle());
+    const long verify = SSL_get_verify_result(stream().native_handle());
     std::string text = "TLS with " + opts.host + ":" + std::to_string(opts.port) + " failed: ";
     if (verify != X509_V_OK) {
       text += describe_verify_failure(verify, peer_name());
@@ -224,8 +224,8 @@ struct smtp_connection::impl {
             break;
           }
           tls_on = true;
-          spdlog::debug("smtp TLS established: {} {}", SSL_get_version(stream.native_handle()),
-                        SSL_get_cipher_name(stream.native_handle()));
+          spdlog::debug("smtp TLS established: {} {}", SSL_get_version(stream().native_handle()),
+                        SSL_get_cipher_name(stream().native_handle()));
           session.on_tls_established();
           break;
         }
@@ -242,8 +242,8 @@ struct smtp_connection::impl {
     if (!open) return;
     open = false;
     boost::system::error_code ignored;
-    stream.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.next_layer().close(ignored);
+    stream().next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    stream().next_layer().close(ignored);
   }
 
   asio::awaitable<core::result<void>> connect() {
@@ -264,7 +264,7 @@ struct smtp_connection::impl {
     }
     timer.expires_after(opts.connect_timeout);
     auto connected =
-        co_await (asio::async_connect(stream.next_layer(), endpoints, use_tuple) || timer.async_wait(use_tuple));
+        co_await (asio::async_connect(stream().next_layer(), endpoints, use_tuple) || timer.async_wait(use_tuple));
     if (connected.index() == 1) {
       co_return net_error(
           smtp::session_errc::connect_failed,
@@ -280,7 +280,7 @@ struct smtp_connection::impl {
     }
     open = true;
     boost::system::error_code ignored;
-    stream.next_layer().set_option(tcp::no_delay(true), ignored);
+    stream().next_layer().set_option(tcp::no_delay(true), ignored);
     co_return core::result<void>{};
   }
 };
