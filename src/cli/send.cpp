@@ -123,10 +123,13 @@ send_command::send_command(CLI::App& app) {
   cmd_->add_option("--server", server_,
                    "SMTP server: HOST, HOST:PORT or [IPv6]:PORT (default port: 465 with "
                    "--tls implicit, else 587)")
+      ->type_name("HOST[:PORT]")
       ->required();
   cmd_->add_option("--tls", tls_, "starttls (default; port 587), implicit (port 465), or none (test servers only)")
+      ->type_name("MODE")
       ->check(CLI::IsMember({"starttls", "implicit", "none"}));
   cmd_->add_option("--ca-file", ca_file_, "PEM file of CA certificates to trust instead of the system store")
+      ->type_name("PEM")
       ->check(CLI::ExistingFile);
   cmd_->add_flag("--tls-skip-verify", tls_skip_verify_,
                  "UNSAFE: do not verify the server's certificate (anyone in between can read the token)");
@@ -135,18 +138,23 @@ send_command::send_command(CLI::App& app) {
   cmd_->add_option("--auth", auth_,
                    "SASL mechanism: xoauth2, oauthbearer, plain or login (default: chosen from what the server "
                    "offers: XOAUTH2 then OAUTHBEARER for --bearer, PLAIN then LOGIN for --password)")
+      ->type_name("MECHANISM")
       ->check(CLI::IsMember({"xoauth2", "oauthbearer", "plain", "login"}, CLI::ignore_case));
-  cmd_->add_option("--user", user_, "user name / mailbox to authenticate as (for XOAUTH2 the mailbox address)");
-  auto* bearer = cmd_->add_option("--bearer", bearer_, "OAuth2 access token, as a SECRET reference");
-  auto* password = cmd_->add_option("--password", password_, "password, as a SECRET reference");
+  cmd_->add_option("--user", user_, "user name / mailbox to authenticate as (for XOAUTH2 the mailbox address)")
+      ->type_name("USER");
+  auto* bearer =
+      cmd_->add_option("--bearer", bearer_, "OAuth2 access token, as a SECRET reference")->type_name("SECRET");
+  auto* password = cmd_->add_option("--password", password_, "password, as a SECRET reference")->type_name("SECRET");
   bearer->excludes(password);
-  cmd_->add_option("--from", from_, "envelope sender (MAIL FROM)")->required();
-  cmd_->add_option("--to", to_, "envelope recipient (RCPT TO); repeat for several")->required();
-  cmd_->add_option("--ehlo", ehlo_, "name to announce in EHLO (default: this host's name)");
+  cmd_->add_option("--from", from_, "envelope sender (MAIL FROM)")->type_name("ADDR")->required();
+  cmd_->add_option("--to", to_, "envelope recipient (RCPT TO); repeat for several")->type_name("ADDR")->required();
+  cmd_->add_option("--ehlo", ehlo_, "name to announce in EHLO (default: this host's name)")->type_name("NAME");
   cmd_->add_option("--connect-timeout", connect_timeout_, "seconds to wait for the TCP connection (default 30)")
+      ->type_name("SECONDS")
       ->check(CLI::Range(1, 3600));
   cmd_->add_option("--timeout", reply_timeout_,
                    "seconds to wait for each reply (default: RFC 5321's, 2 to 10 minutes per step)")
+      ->type_name("SECONDS")
       ->check(CLI::Range(1, 3600));
   cmd_->add_flag("--no-pipelining", no_pipelining_, "do not pipeline MAIL/RCPT/DATA even when offered");
 }
