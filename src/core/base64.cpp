@@ -53,13 +53,18 @@ result<std::string> base64_decode(std::string_view text) {
 }
 
 result<std::string> base64_decode_lenient(std::string_view text) {
+  // Only trailing padding may be missing or partial; a '=' anywhere else stays and is refused by the
+  // strict decoder (dropping it would silently join two encoded strings into garbage).
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
   std::string normalized;
   normalized.reserve(text.size() + 3);
   for (const char c : text) {
-    if (c == '-') normalized.push_back('+');
-    else if (c == '_') normalized.push_back('/');
-    else if (c == '=') continue;
-    else normalized.push_back(c);
+    if (c == '-')
+      normalized.push_back('+');
+    else if (c == '_')
+      normalized.push_back('/');
+    else
+      normalized.push_back(c);
   }
   while (normalized.size() % 4 != 0) normalized.push_back('=');
   return base64_decode(normalized);
