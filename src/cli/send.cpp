@@ -21,7 +21,7 @@ namespace oauthmail::cli {
 namespace {
 
 // Above Exchange Online's 150 MiB transport ceiling: nothing larger can be sent anywhere we know.
-constexpr std::size_t max_stdin_message = 160u * 1024 * 1024;
+constexpr std::size_t max_stdin_message = std::size_t{160} * 1024 * 1024;
 
 struct server_address {
   std::string host;
@@ -69,13 +69,14 @@ core::result<server_address> parse_server(const std::string& text) {
 // Reads the whole message from stdin, bounded.
 core::result<std::string> read_stdin() {
   std::string message;
-  std::array<char, 64 * 1024> buffer{};
+  std::array<char, std::size_t{64} * 1024> buffer{};
   for (;;) {
     const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), stdin);
     if (n > 0) {
       if (message.size() + n > max_stdin_message) {
         return core::error(core::make_error_code(core::errc::limit_exceeded),
-                           "The message on stdin is larger than " + std::to_string(max_stdin_message / (1024 * 1024)) +
+                           "The message on stdin is larger than " +
+                               std::to_string(max_stdin_message / (std::size_t{1024} * 1024)) +
                                " MiB, more than any provider accepts.",
                            core::failure_class::permanent);
       }

@@ -82,7 +82,7 @@ std::string describe_verify_failure(long verify_result, const std::string& name)
 }  // namespace
 
 struct smtp_connection::impl {
-  impl(asio::any_io_executor ex, connection_options o)
+  impl(const asio::any_io_executor& ex, connection_options o)
       : executor(ex), opts(std::move(o)), tls_ctx(ssl::context::tls_client), timer(ex), session(opts.session) {}
 
   asio::any_io_executor executor;
@@ -95,7 +95,7 @@ struct smtp_connection::impl {
   smtp::client_session session;
   bool tls_on = false;
   bool open = false;
-  std::array<char, 64 * 1024> read_buffer{};
+  std::array<char, std::size_t{64} * 1024> read_buffer{};
 
   ssl::stream<tcp::socket>& stream() { return *stream_ptr; }
 
@@ -350,6 +350,7 @@ core::result<std::vector<smtp::message_result>> send_messages(connection_options
           co_return;
         }
         std::vector<smtp::message_result> results;
+        results.reserve(messages.size());
         for (auto& m : messages) results.push_back(co_await (*conn)->send(std::move(m)));
         co_await (*conn)->quit();
         outcome = std::move(results);

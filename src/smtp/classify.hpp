@@ -31,7 +31,7 @@ diagnosis classify_reply(const reply& r, stage s, bool oauth);
 enum class session_errc {
   rejected = 1,        // the server refused at some stage (see the reply)
   tls_required,        // no STARTTLS offered, or TLS mode none with credentials
-  auth_not_offered,    // the server lists no AUTH (after TLS)
+  auth_not_offered,    // no AUTH offered (after TLS), or not the configured or a usable mechanism
   auth_failed,         // AUTH was refused
   server_closed,       // the server closed the connection unexpectedly
   timeout,             // no reply within the stage's time limit

@@ -95,6 +95,7 @@ struct client_session::impl {
   std::string out;
   std::string out_transcript;
   bool out_handed = false;
+  bool out_has_secret = false;  // `out` holds an AUTH payload: wipe it once written
 
   // Input received but not yet parsed (a read may bring several pipelined replies).
   std::string in;
@@ -133,7 +134,7 @@ struct client_session::impl {
 
   void expect(stage s) { awaiting.push_back(s); }
 
-  void write(std::string bytes, std::string transcript) {
+  void write(std::string_view bytes, std::string_view transcript) {
     out += bytes;
     if (!out_transcript.empty() && !transcript.empty()) out_transcript += '\n';
     out_transcript += transcript;
@@ -142,7 +143,7 @@ struct client_session::impl {
   void write_command(std::string line) {
     std::string shown = line;
     while (!shown.empty() && (shown.back() == '\n' || shown.back() == '\r')) shown.pop_back();
-    write(std::move(line), std::move(shown));
+    write(line, shown);
   }
 
   std::chrono::milliseconds timeout_for(stage s) const {
@@ -189,8 +190,7 @@ struct client_session::impl {
     } else {
       final_error = std::move(e);
       phase_ = phase::closed;
-      out.clear();
-      out_transcript.clear();
+      discard_output();
     }
   }
 
@@ -370,7 +370,9 @@ struct client_session::impl {
     if (b64) {
       core::secure_wipe(b64->data(), b64->size());
     }
-    write(std::move(*line), std::move(shown));
+    write(*line, shown);
+    out_has_secret = true;
+    core::secure_wipe(line->data(), line->size());
     expect(stage::auth);
     phase_ = phase::auth;
   }
@@ -385,7 +387,9 @@ struct client_session::impl {
       return;
     }
     auth_error_acknowledged = auth_error_acknowledged || resp.acknowledges_error;
-    write(std::move(*line), resp.acknowledges_error ? "<error acknowledgement>" : "<redacted>");
+    write(*line, resp.acknowledges_error ? "<error acknowledgement>" : "<redacted>");
+    out_has_secret = true;
+    core::secure_wipe(line->data(), line->size());
     expect(stage::auth);
   }
 
@@ -444,7 +448,7 @@ struct client_session::impl {
     fail(std::move(e), r.code != 421);
   }
 
-  void abort_auth(std::string why) {
+  void abort_auth(const std::string& why) {
     pending_error = session_error(session_errc::protocol_violation, "AUTH aborted: " + why, failure_class::protocol);
     write("*\r\n", "*");
     expect(stage::auth);
@@ -812,7 +816,11 @@ struct client_session::impl {
     }
   }
 
-  void on_written() {
+  void on_written() { discard_output(); }
+
+  void discard_output() {
+    if (out_has_secret) core::secure_wipe(out.data(), out.size());
+    out_has_secret = false;
     out.clear();
     out_transcript.clear();
     out_handed = false;
@@ -865,7 +873,7 @@ struct client_session::impl {
     }
   }
 
-  void on_tls_failed(core::error why) {
+  void on_tls_failed(const core::error& why) {
     fail(session_error(session_errc::tls_failed, why.message(), why.classification()), false);
   }
 

@@ -65,7 +65,7 @@ struct client_options {
   bool auth_initial_response = true;  // send the SASL initial response with AUTH (RFC 4954 §4)
   timeouts limits;
   reply_parser_limits reply_limits;
-  std::size_t write_chunk_octets = 64 * 1024;  // DATA content is written in chunks of about this size
+  std::size_t write_chunk_octets = std::size_t{64} * 1024;  // DATA content is written in chunks of about this size
 };
 
 // Source of a message's content (RFC 5322 bytes, any line ends). An in-memory source is provided;
