@@ -2,6 +2,9 @@
 // also the old "AUTH=" form), SIZE (RFC 1870), PIPELINING (RFC 2920), 8BITMIME (RFC 6152),
 // SMTPUTF8 (RFC 6531), ENHANCEDSTATUSCODES (RFC 2034), CHUNKING/BINARYMIME (RFC 3030), DSN (RFC 3461).
 // Keywords are case-insensitive; mechanism names are stored upper-case in the server's order.
+// Tokens after AUTH that are not RFC 4422 mechanism names (1-20 of A-Z 0-9 - _) are dropped, so
+// they can never be offered back to the server. A malformed SIZE line is kept in `other` and
+// leaves `size` empty. A reply that is not 2xx has no capabilities (all fields empty).
 // Must not: fail on unknown keywords (they are kept in `other`).
 #pragma once
 

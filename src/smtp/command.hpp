@@ -1,7 +1,12 @@
 // SMTP command encoding (RFC 5321 §4.1, RFC 4954 AUTH, RFC 1870 SIZE, RFC 6152 BODY, RFC 6531
 // SMTPUTF8, RFC 3461 DSN). Every function returns the complete command line with CR LF.
-// Security: CR, LF, NUL and other control octets are refused in every address, parameter and
-// argument, so no address or name can inject a command. Angle brackets are refused in paths.
+// Security: CR, LF, NUL and other control octets (0x00-0x1F, 0x7F) are refused in every address,
+// parameter and argument, so no address or name can inject a command. Angle brackets, unbalanced
+// quotes and spaces outside a quoted local part are refused in paths; octets >= 0x80 pass
+// (SMTPUTF8 is the caller's decision, see needs_smtputf8). ENVID (<= 100 octets) and ORCPT are
+// xtext-encoded (RFC 3461 §4); NOTIFY is validated and sent upper-case; the SASL mechanism name
+// must be an RFC 4422 name and is sent upper-case; SASL responses must be base64 text.
+// Error messages name the argument and the octet, never the value (it may be a credential).
 // Must not: touch sockets; accept an argument it cannot encode safely.
 #pragma once
 
@@ -26,7 +31,7 @@ enum class body_type { seven_bit, eight_bit_mime, binary_mime };
 enum class dsn_return { full, headers };
 
 struct mail_parameters {
-  std::optional<std::uint64_t> size;  // SIZE=n (only when the server offers SIZE)
+  std::optional<std::uint64_t> size;      // SIZE=n (only when the server offers SIZE)
   body_type body = body_type::seven_bit;  // BODY=8BITMIME / BINARYMIME when not 7bit
   bool smtputf8 = false;                  // SMTPUTF8
   std::optional<dsn_return> ret;          // RET=FULL|HDRS

@@ -5,8 +5,9 @@
 //  - a line starting with "." gets one more ".";
 //  - finish() ends the last line with CR LF if needed and appends ".\r\n", so the wire always ends
 //    in CR LF . CR LF and no other end-of-data sequence can appear before it;
-//  - a line over max_line_octets (998 by default, not counting CR LF) is an error the caller sees,
-//    never silently cut.
+//  - a line over max_line_octets (998 by default, not counting CR LF or the stuffed dot) is an
+//    error the caller sees, never silently cut; after it finish() appends nothing.
+// Each chunk is scanned with memchr and copied in runs; time is linear in the input.
 // Must not: buffer the whole message (memory stays O(chunk)); touch sockets.
 #pragma once
 
@@ -40,8 +41,8 @@ class data_encoder {
 
  private:
   std::size_t max_line_;
-  std::size_t line_len_ = 0;     // octets of the current line so far
-  bool pending_cr_ = false;      // the previous chunk ended in CR (maybe half of CR LF)
+  std::size_t line_len_ = 0;  // octets of the current line so far
+  bool pending_cr_ = false;   // the previous chunk ended in CR (maybe half of CR LF)
   bool failed_ = false;
   std::uint64_t octets_in_ = 0;
   std::uint64_t lines_ = 0;

@@ -2,8 +2,11 @@
 // The parser is sans-I/O: it takes bytes in any split (one at a time, or many replies at once)
 // and returns the same replies. It accepts Microsoft's bare "334" (no space, no text), LF-only
 // line ends, and enhanced status codes (RFC 2034, RFC 3463/5248) on 2xx/4xx/5xx replies.
+// An enhanced code is recognised only when its class equals the reply code's first digit
+// (RFC 3463 §2) and it is followed by a space or the line end; otherwise it stays in the text.
 // Limits are explicit: a line longer than max_line_octets or a reply of more than max_lines lines
-// is a protocol error, never a silent cut.
+// is a protocol error, never a silent cut (a line without LF is refused as soon as it cannot fit,
+// so memory stays bounded). Error messages quote at most 16 escaped octets of the peer's line.
 // Must not: touch sockets or clocks; accept a multi-line reply whose lines disagree on the code.
 #pragma once
 
@@ -42,6 +45,8 @@ struct reply {
   std::string text() const;
   // One line for people and logs: "535 5.7.3 Authentication unsuccessful [host]".
   std::string to_string() const;
+
+  friend bool operator==(const reply&, const reply&) = default;
 };
 
 struct reply_parser_limits {
@@ -52,10 +57,10 @@ struct reply_parser_limits {
 enum class reply_errc {
   line_too_long = 1,
   too_many_lines,
-  malformed_code,      // not three digits 2-5/0-5/0-9
-  bad_separator,       // the fourth octet is neither ' ', '-' nor end of line
-  inconsistent_code,   // lines of one reply with different codes
-  invalid_octet,       // NUL in a reply line
+  malformed_code,     // not three digits 2-5/0-5/0-9
+  bad_separator,      // the fourth octet is neither ' ', '-' nor end of line
+  inconsistent_code,  // lines of one reply with different codes
+  invalid_octet,      // NUL in a reply line
 };
 const std::error_category& reply_category() noexcept;
 std::error_code make_error_code(reply_errc e) noexcept;
@@ -71,7 +76,8 @@ class reply_parser {
 
   // Feeds bytes. Consumes input up to the end of the first reply that completes (then stops, so
   // the caller sees where the reply ended, e.g. before a TLS handshake), or all of it.
-  // After an error the parser stays failed until reset(); errors are class `protocol`.
+  // After an error the parser stays failed (every feed() returns the same error) until reset();
+  // errors are class `protocol`.
   core::result<step> feed(std::string_view bytes);
 
   // Forgets all buffered state, e.g. after STARTTLS (RFC 3207 §4.2: discard pre-TLS input).
@@ -82,11 +88,14 @@ class reply_parser {
 
  private:
   core::result<std::optional<reply>> take_line(std::string_view line);
+  core::error line_too_long_error() const;
+  core::error fail(core::error e);  // enters the failed state; feed() then repeats `e`
 
   reply_parser_limits limits_;
   std::string partial_line_;  // bytes of the current line received so far
   reply current_;             // lines of the current multi-line reply so far
   bool failed_ = false;
+  core::error failure_;  // the error that failed the parser, repeated until reset()
 };
 
 }  // namespace oauthmail::smtp
