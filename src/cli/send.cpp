@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <iostream>
@@ -107,6 +108,19 @@ std::string default_ehlo_name() {
 
 void print_error(const std::string& text) { fmt::print(stderr, "oauthmail: error: {}\n", text); }
 
+bool has_control_octet(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// Addresses and names go into SMTP commands and into our output: control octets (CR, LF, NUL...)
+// are refused here, before anything is sent.
+std::optional<std::string> check_plain_argument(std::string_view option, std::string_view value) {
+  if (has_control_octet(value)) {
+    return std::string(option) + " contains a control character (such as a line break); remove it.";
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 send_command::send_command(CLI::App& app) {
@@ -117,7 +131,9 @@ send_command::send_command(CLI::App& app) {
       "Exit status (sysexits.h): 0 delivered to every recipient; 64 bad arguments; 65 the message\n"
       "cannot be sent as is; 67 a recipient is unknown; 69 refused permanently; 74 reading stdin\n"
       "failed; 75 temporary failure, try again later; 76 protocol error; 77 authentication refused;\n"
-      "78 bad configuration (secret, CA file, server without STARTTLS or AUTH).\n\n"
+      "78 bad configuration (secret, CA file, server without STARTTLS or AUTH); 70 internal error.\n"
+      "With several recipients, check the per-recipient lines before retrying: some may have been\n"
+      "delivered already.\n\n"
       "Example (Microsoft 365, a token in a file):\n"
       "  oauthmail send --server smtp.office365.com:587 --auth xoauth2 --user me@contoso.com \\\n"
       "      --bearer file:/run/secrets/m365-token --from me@contoso.com --to you@example.org < message.eml");
@@ -126,7 +142,9 @@ send_command::send_command(CLI::App& app) {
                    "--tls implicit, else 587)")
       ->type_name("HOST[:PORT]")
       ->required();
-  cmd_->add_option("--tls", tls_, "starttls (default; port 587), implicit (port 465), or none (test servers only)")
+  cmd_->add_option("--tls", tls_,
+                   "starttls (port 587), implicit (port 465) or none (test servers only); default: implicit for "
+                   "port 465, else starttls")
       ->type_name("MODE")
       ->check(CLI::IsMember({"starttls", "implicit", "none"}));
   cmd_->add_option("--ca-file", ca_file_, "PEM file of CA certificates to trust instead of the system store")
@@ -166,6 +184,23 @@ int send_command::run() {
     print_error(server.error().message());
     return EX_USAGE;
   }
+  for (const auto& [option, value] :
+       {std::pair<std::string_view, std::string_view>{"--from", from_}, {"--user", user_}, {"--ehlo", ehlo_}}) {
+    if (auto why = check_plain_argument(option, value)) {
+      print_error(*why);
+      return EX_USAGE;
+    }
+  }
+  for (const auto& to : to_) {
+    if (auto why = check_plain_argument("--to", to)) {
+      print_error(*why);
+      return EX_USAGE;
+    }
+  }
+  if (!user_.empty() && !bearer_ && !password_) {
+    print_error("--user needs credentials: add --bearer SECRET (an OAuth2 access token) or --password SECRET.");
+    return EX_USAGE;
+  }
   if ((bearer_ || password_) && user_.empty()) {
     print_error("--user is required with --bearer or --password (the mailbox or user name to sign in as).");
     return EX_USAGE;
@@ -177,10 +212,17 @@ int send_command::run() {
 
   net::connection_options options;
   options.host = server->host;
-  options.session.tls = tls_ == "implicit" ? smtp::tls_mode::implicit
-                        : tls_ == "none"   ? smtp::tls_mode::none
-                                           : smtp::tls_mode::starttls;
+  std::string tls = tls_;
+  if (tls.empty()) tls = server->port == 465 ? "implicit" : "starttls";
+  options.session.tls = tls == "implicit" ? smtp::tls_mode::implicit
+                        : tls == "none"   ? smtp::tls_mode::none
+                                          : smtp::tls_mode::starttls;
   options.port = server->port.value_or(options.session.tls == smtp::tls_mode::implicit ? 465 : 587);
+  if (options.port == 465 && options.session.tls == smtp::tls_mode::starttls) {
+    spdlog::warn(
+        "port 465 normally expects TLS from the first byte (--tls implicit); with --tls starttls the "
+        "server may never send a greeting");
+  }
   options.tls.ca_file = ca_file_;
   options.tls.skip_verify = tls_skip_verify_;
   options.session.allow_plaintext_auth = allow_plaintext_auth_;
@@ -219,6 +261,13 @@ int send_command::run() {
       return EX_CONFIG;
     }
     if (secret->warning) spdlog::warn("{}", *secret->warning);
+    if (has_control_octet(secret->value.expose())) {
+      // Typical: a token file with two lines, or a token pasted with a line break inside.
+      print_error(ref +
+                  " contains a control character (such as a line break inside the value); it must hold "
+                  "exactly one token or password on one line.");
+      return EX_CONFIG;
+    }
     sasl::credentials creds;
     creds.user = user_;
     creds.secret = std::move(secret->value);
@@ -226,6 +275,12 @@ int send_command::run() {
     creds.port = options.port;
     options.session.credentials = std::move(creds);
     options.session.credential_kind = bearer_ ? sasl::credential_kind::bearer_token : sasl::credential_kind::password;
+    if (options.session.tls == smtp::tls_mode::none) {
+      spdlog::warn(
+          "--allow-plaintext-auth: the {} will cross the network unencrypted; use this only with a "
+          "local test server",
+          bearer_ ? "token" : "password");
+    }
   }
 
   auto message = read_stdin();
@@ -254,8 +309,11 @@ int send_command::run() {
   const bool content_refused = r.final_reply && !r.final_reply->positive_completion();
   for (const auto& rr : r.recipients) {
     if (!rr.accepted) {
-      const std::string why = rr.server_reply.code ? rr.server_reply.to_string() : std::string("not attempted");
-      fmt::print("{}: refused ({})\n", rr.address, why);
+      if (rr.server_reply.code) {
+        fmt::print("{}: refused ({})\n", rr.address, rr.server_reply.to_string());
+      } else {
+        fmt::print("{}: not sent\n", rr.address);
+      }
     } else if (r.delivered()) {
       fmt::print("{}: delivered ({})\n", rr.address, r.final_reply->to_string());
     } else if (content_refused) {

@@ -18,7 +18,7 @@ class send_command {
  private:
   CLI::App* cmd_ = nullptr;
   std::string server_;
-  std::string tls_ = "starttls";
+  std::string tls_;  // empty: implicit for port 465, else starttls
   std::optional<std::string> ca_file_;
   bool tls_skip_verify_ = false;
   bool allow_plaintext_auth_ = false;

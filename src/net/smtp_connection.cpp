@@ -258,9 +258,11 @@ struct smtp_connection::impl {
     }
     auto [rec, endpoints] = std::get<0>(resolved);
     if (rec) {
+      // "Host not found" is an answer (a typo will not fix itself); "try again" is not.
+      const bool definite = rec == asio::error::host_not_found || rec == asio::error::no_data;
       co_return net_error(smtp::session_errc::connect_failed,
                           "Cannot resolve " + opts.host + ": " + rec.message() + ". Check the server name.",
-                          failure_class::transient);
+                          definite ? failure_class::needs_human : failure_class::transient);
     }
     timer.expires_after(opts.connect_timeout);
     auto connected =

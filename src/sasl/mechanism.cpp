@@ -144,19 +144,19 @@ core::result<mechanism> choose(std::span<const std::string> offered, credential_
   if (configured) {
     const std::string_view want = to_string(*configured);
     if (is_oauth(*configured) && kind == credential_kind::password) {
-      return detail::make_error(sasl_errc::bad_credentials_format,
-                                fmt::format("the account is configured for AUTH {} but has a password, not an OAuth2 "
-                                            "access token; configure an OAuth2 token source, or use PLAIN or LOGIN",
-                                            want),
-                                core::failure_class::needs_human);
+      return detail::make_error(
+          sasl_errc::bad_credentials_format,
+          fmt::format("AUTH {} was chosen but the credential is a password, not an OAuth2 "
+                      "access token; give an OAuth2 access token (--bearer), or use PLAIN or LOGIN",
+                      want),
+          core::failure_class::needs_human);
     }
     if (is_offered(names, *configured)) return *configured;
-    std::string msg =
-        fmt::format("the account is configured for AUTH {}, but the server offers {}", want, describe_offered(names));
+    std::string msg = fmt::format("AUTH {} was chosen, but the server offers {}", want, describe_offered(names));
     if (*configured == mechanism::xoauth2 && is_offered(names, mechanism::oauthbearer)) {
-      msg += "; it offers OAUTHBEARER, which takes the same token: configure mechanism OAUTHBEARER to use it";
+      msg += "; it offers OAUTHBEARER, which takes the same token: choose it instead (--auth oauthbearer)";
     } else if (*configured == mechanism::oauthbearer && is_offered(names, mechanism::xoauth2)) {
-      msg += "; it offers XOAUTH2, which takes the same token: configure mechanism XOAUTH2 to use it";
+      msg += "; it offers XOAUTH2, which takes the same token: choose it instead (--auth xoauth2)";
     } else if (names.empty()) {
       msg += " (some servers list AUTH only after STARTTLS, or only on the submission port 587)";
     }
@@ -182,7 +182,7 @@ core::result<mechanism> choose(std::span<const std::string> offered, credential_
   if (bearer && (is_offered(names, mechanism::plain) || is_offered(names, mechanism::login))) {
     msg += "; this server does not support OAuth2 for SMTP: use a password account, or another server";
   } else if (!bearer && (is_offered(names, mechanism::xoauth2) || is_offered(names, mechanism::oauthbearer))) {
-    msg += "; this server wants OAuth2: configure an OAuth2 token source instead of a password";
+    msg += "; this server wants OAuth2: give an OAuth2 access token (--bearer) instead of a password";
   }
   return detail::make_error(sasl_errc::no_common_mechanism, std::move(msg), core::failure_class::needs_human);
 }

@@ -96,13 +96,15 @@ bool classify_known(const reply& r, stage s, bool oauth, diagnosis& out) {
   if (r.code == 550 && has_enhanced(r, 5, 7, 30)) {
     out.klass = failure_class::needs_human;
     out.cause = "Microsoft 365 no longer accepts Basic (password) authentication for client submission.";
-    out.fix = "Use OAuth2: configure an account with the microsoft preset and --auth xoauth2.";
+    out.fix = "Authenticate with OAuth2 (--auth xoauth2 with a Microsoft access token) instead of a password.";
     return true;
   }
   if (r.code == 530 && has_enhanced(r, 5, 7, 57)) {
     out.klass = failure_class::needs_human;
     out.cause = "The server requires authentication before MAIL FROM, and this session is not authenticated.";
-    out.fix = "Configure credentials (an OAuth2 account) for this server; if AUTH was attempted, see why it failed.";
+    out.fix =
+        "Give credentials for this server (an OAuth2 access token with --bearer); if AUTH was attempted, see "
+        "why it failed.";
     return true;
   }
   if (has_enhanced(r, 5, 2, 252) || (r.code / 100 == 5 && contains_nocase(text, "SendAsDenied"))) {
@@ -163,7 +165,8 @@ bool classify_known(const reply& r, stage s, bool oauth, diagnosis& out) {
   }
 
   // --- Gmail -----------------------------------------------------------------------------------
-  if (r.code == 535 && has_enhanced(r, 5, 7, 8)) {
+  const bool google = contains_nocase(text, "gsmtp") || contains_nocase(text, "support.google.com");
+  if (r.code == 535 && has_enhanced(r, 5, 7, 8) && google) {
     out.klass = oauth ? failure_class::token_rejected : failure_class::needs_human;
     out.cause = oauth ? "Gmail refused the OAuth2 token (5.7.8 Username and Password not accepted)."
                       : "Gmail refused the user name or password (5.7.8).";
@@ -172,7 +175,7 @@ bool classify_known(const reply& r, stage s, bool oauth, diagnosis& out) {
                     : "Use OAuth2 (XOAUTH2) or an app password; Google no longer accepts account passwords.";
     return true;
   }
-  if (r.code == 534 && has_enhanced(r, 5, 7, 9)) {
+  if (r.code == 534 && has_enhanced(r, 5, 7, 9) && google) {
     out.klass = failure_class::needs_human;
     out.cause = "Google requires an app-specific password or OAuth2 for this account (2-Step Verification is on).";
     out.fix = "Use OAuth2 (XOAUTH2) with the https://mail.google.com/ scope.";
@@ -197,8 +200,9 @@ bool classify_known(const reply& r, stage s, bool oauth, diagnosis& out) {
     out.fix = "Send the remaining recipients in another message.";
     return true;
   }
-  if (has_enhanced(r, 5, 4, 5)) {
-    out.klass = failure_class::needs_human;
+  if (has_enhanced(r, 5, 4, 5) && contains_nocase(text, "limit")) {
+    // Permanent code, but the lock-out lifts within 24 hours: retrying later works.
+    out.klass = failure_class::transient;
     out.cause = "The daily sending limit of the account was reached.";
     out.fix = "Wait up to 24 hours; Google's limits: 2,000 messages and 10,000 recipients a day.";
     return true;
