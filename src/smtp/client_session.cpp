@@ -178,7 +178,17 @@ struct client_session::impl {
 
   // Ends the session. With `polite`, QUIT is sent first (the connection is still in sync).
   void fail(core::error e, bool polite) {
-    if (phase_ == phase::closed || phase_ == phase::closing) return;
+    if (phase_ == phase::closed) return;
+    if (phase_ == phase::closing) {
+      if (polite) return;  // already saying goodbye
+      // The goodbye failed as well: close now and keep the error that started it.
+      final_error = pending_error ? std::move(*pending_error) : std::move(e);
+      pending_error.reset();
+      phase_ = phase::closed;
+      awaiting.clear();
+      discard_output();
+      return;
+    }
     if (msg && !result.failure) result.failure = e;
     finish_message_if_any();
     awaiting.clear();

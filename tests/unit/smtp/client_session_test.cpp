@@ -599,3 +599,20 @@ TEST(ClientSession, TimeoutsFollowRfc5321ForEachStage) {
 
 }  // namespace
 }  // namespace oauthmail::smtp
+
+namespace oauthmail::smtp {
+namespace {
+
+// Found by fuzzing: an unparsable reply to the QUIT sent after a fatal error used to loop forever.
+TEST(ClientSession, GarbageReplyToGoodbyeQuitCloses) {
+  fake_smtp_server server;
+  server.ehlo_before_tls = {"fake.example", "AUTH XOAUTH2"};  // no STARTTLS: fatal, polite QUIT
+  server.faults[2] = {fault::kind::reply, "garbage\r\n"};
+  session_harness h(oauth_options(), server);
+  EXPECT_EQ(h.run(), action::kind::closed);
+  ASSERT_TRUE(h.session().final_error());
+  EXPECT_EQ(h.session().final_error()->code(), session_errc::tls_required);
+}
+
+}  // namespace
+}  // namespace oauthmail::smtp
