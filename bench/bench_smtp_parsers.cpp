@@ -18,6 +18,9 @@ namespace {
 
 using namespace oauthmail::smtp;
 
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t MiB = 1024 * KiB;
+
 // One session's worth of server output, repeated to about `target` octets.
 std::string reply_mix(std::size_t target) {
   const std::string session =
@@ -58,7 +61,7 @@ std::size_t parse_all(reply_parser& parser, std::string_view input, std::size_t 
 }
 
 void BM_ReplyParseMix(benchmark::State& state) {
-  const std::string input = reply_mix(64 * 1024);
+  const std::string input = reply_mix(64 * KiB);
   const auto segment = static_cast<std::size_t>(state.range(0));
   std::size_t replies = 0;
   for (auto _ : state) {
@@ -135,33 +138,33 @@ void encode_bench(benchmark::State& state, const std::string& msg, std::size_t c
 }
 
 void BM_DataEncodeText5KB(benchmark::State& state) {
-  encode_bench(state, text_message(5 * 1024, "\r\n"), std::string::npos);
+  encode_bench(state, text_message(5 * KiB, "\r\n"), std::string::npos);
 }
 BENCHMARK(BM_DataEncodeText5KB);
 
 void BM_DataEncodeText1MB(benchmark::State& state) {
-  encode_bench(state, text_message(1024 * 1024, "\r\n"), static_cast<std::size_t>(state.range(0)));
+  encode_bench(state, text_message(MiB, "\r\n"), static_cast<std::size_t>(state.range(0)));
 }
-BENCHMARK(BM_DataEncodeText1MB)->Arg(1 << 30)->Arg(64 * 1024)->ArgName("chunk");
+BENCHMARK(BM_DataEncodeText1MB)->Arg(1 << 30)->Arg(64 * KiB)->ArgName("chunk");
 
 void BM_DataEncodeLfText1MB(benchmark::State& state) {  // Unix line ends: every LF becomes CR LF
-  encode_bench(state, text_message(1024 * 1024, "\n"), std::string::npos);
+  encode_bench(state, text_message(MiB, "\n"), std::string::npos);
 }
 BENCHMARK(BM_DataEncodeLfText1MB);
 
 void BM_DataEncodeBareLf1MB(benchmark::State& state) {  // worst case: every octet is a line end
-  encode_bench(state, std::string(1024 * 1024, '\n'), std::string::npos);
+  encode_bench(state, std::string(MiB, '\n'), std::string::npos);
 }
 BENCHMARK(BM_DataEncodeBareLf1MB);
 
 void BM_DataEncodeBareCr1MB(benchmark::State& state) {  // bare CRs: each one a line end
-  encode_bench(state, std::string(1024 * 1024, '\r'), std::string::npos);
+  encode_bench(state, std::string(MiB, '\r'), std::string::npos);
 }
 BENCHMARK(BM_DataEncodeBareCr1MB);
 
 void BM_DataEncodeDotLines1MB(benchmark::State& state) {  // ".\n" repeated: stuffing on every line
   std::string msg;
-  while (msg.size() < 1024 * 1024) msg += ".\n";
+  while (msg.size() < MiB) msg += ".\n";
   encode_bench(state, msg, std::string::npos);
 }
 BENCHMARK(BM_DataEncodeDotLines1MB);

@@ -113,17 +113,22 @@ run_tool() {  # label extra-args...
   before=$(sink_messages)
   before=${before:-0}
   t0=$(now)
-  out=$(timeout 600 "$tool" "127.0.0.1:$port" -n "$messages" -s "$size" "$@")
+  local sessions=1
+  if [[ ${1:-} == -c ]]; then sessions=$2; fi
+  local count=$messages
+  if [[ $sessions -gt 1 ]]; then count=$source_messages; fi
+  out=$(timeout 600 "$tool" "127.0.0.1:$port" -n "$count" -s "$size" "$@")
   t1=$(now)
   echo "  $label: $out" >&2
   sleep 0.2
   after=$(sink_messages)
-  add_row "$label" 1 "$messages" "$(elapsed "$t0" "$t1")" "$((after - before))"
+  add_row "$label" "$sessions" "$count" "$(elapsed "$t0" "$t1")" "$((after - before))"
 }
 
 echo "smtp-sink on 127.0.0.1:$port (pid $sink_pid); message size $size octets" >&2
 run_source "$source_sessions" "$source_messages"
 run_source 1 "$messages"
+run_tool "oauthmail, PIPELINING, $source_sessions connections" -c "$source_sessions"
 run_tool "oauthmail, PIPELINING"
 run_tool "oauthmail, --no-pipelining" --no-pipelining
 stop_sink

@@ -1,8 +1,9 @@
 // SMTP throughput of oauthmail's transport: sends N messages of S octets (realistic text) to one
-// recipient over ONE connection (net::smtp_connection, no TLS, no AUTH) and prints messages/s.
+// recipient over ONE connection, or spread over -c concurrent connections in one thread
+// (net::smtp_connection, no TLS, no AUTH), and prints messages/s.
 // Meant for a local sink such as Postfix's smtp-sink (see smtp_throughput.sh).
 //
-//   tool_send_throughput HOST:PORT [-n MESSAGES] [-s OCTETS] [--no-pipelining]
+//   tool_send_throughput HOST:PORT [-n MESSAGES] [-s OCTETS] [-c CONNECTIONS] [--no-pipelining]
 //                        [--from ADDR] [--to ADDR] [--timeout SECONDS]
 //
 // Exit status: 0 when every message was delivered, 1 otherwise, 64 for bad arguments.
@@ -38,6 +39,7 @@ struct settings {
   std::uint16_t port = 0;
   std::size_t messages = 5000;
   std::size_t size = 5 * 1024;
+  std::size_t connections = 1;
   bool pipelining = true;
   std::string from = "bench-sender@oauthmail.test";
   std::string to = "bench-rcpt@oauthmail.test";
@@ -47,7 +49,7 @@ struct settings {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "tool_send_throughput: %s\n"
-               "usage: tool_send_throughput HOST:PORT [-n MESSAGES] [-s OCTETS] [--no-pipelining]\n"
+               "usage: tool_send_throughput HOST:PORT [-n MESSAGES] [-s OCTETS] [-c CONNECTIONS] [--no-pipelining]\n"
                "                            [--from ADDR] [--to ADDR] [--timeout SECONDS]\n",
                why);
   std::exit(64);
@@ -74,6 +76,8 @@ settings parse(int argc, char** argv) {
       s.messages = parse_number<std::size_t>(value(), "bad message count");
     else if (a == "-s" || a == "--size")
       s.size = parse_number<std::size_t>(value(), "bad message size");
+    else if (a == "-c" || a == "--connections")
+      s.connections = parse_number<std::size_t>(value(), "bad connection count");
     else if (a == "--no-pipelining")
       s.pipelining = false;
     else if (a == "--from")
@@ -95,6 +99,7 @@ settings parse(int argc, char** argv) {
   s.host = endpoint->substr(0, colon);
   s.port = parse_number<std::uint16_t>(std::string_view(*endpoint).substr(colon + 1), "bad port");
   if (s.messages == 0) usage("at least one message");
+  if (s.connections == 0 || s.connections > 1000) usage("1 to 1000 connections");
   if (s.size < 400) usage("messages of at least 400 octets");
   return s;
 }
@@ -163,7 +168,8 @@ struct outcome {
   clock_type::time_point closed;
 };
 
-boost::asio::awaitable<void> run(boost::asio::any_io_executor ex, settings s, std::shared_ptr<outcome> out) {
+boost::asio::awaitable<void> run(boost::asio::any_io_executor ex, settings s, std::size_t first, std::size_t count,
+                                 std::shared_ptr<outcome> out) {
   net::connection_options o;
   o.host = s.host;
   o.port = s.port;
@@ -183,7 +189,7 @@ boost::asio::awaitable<void> run(boost::asio::any_io_executor ex, settings s, st
   out->server_pipelining = conn->session().server_capabilities().pipelining;
   const std::string body = body_text(s.size + 200);
   out->opened = clock_type::now();
-  for (std::size_t i = 0; i < s.messages; ++i) {
+  for (std::size_t i = first; i < first + count; ++i) {
     smtp::outgoing_message m;
     m.env.mail_from = s.from;
     m.env.rcpt_to = {s.to};
@@ -208,11 +214,32 @@ boost::asio::awaitable<void> run(boost::asio::any_io_executor ex, settings s, st
 int main(int argc, char** argv) {
   const settings s = parse(argc, argv);
   boost::asio::io_context io;
-  auto out = std::make_shared<outcome>();
+  std::vector<std::shared_ptr<outcome>> outs;
   std::exception_ptr failure;
   const auto start = clock_type::now();
-  boost::asio::co_spawn(io, run(io.get_executor(), s, out), [&](std::exception_ptr e) { failure = e; });
+  for (std::size_t c = 0; c < s.connections; ++c) {
+    const std::size_t first = s.messages * c / s.connections;
+    const std::size_t last = s.messages * (c + 1) / s.connections;
+    outs.push_back(std::make_shared<outcome>());
+    boost::asio::co_spawn(io, run(io.get_executor(), s, first, last - first, outs.back()), [&](std::exception_ptr e) {
+      if (e) failure = e;
+    });
+  }
   io.run();
+  // One outcome for all connections: sending spans the first open to the last finish.
+  auto out = std::make_shared<outcome>();
+  out->opened = clock_type::time_point::max();
+  out->server_pipelining = true;
+  for (const auto& o : outs) {
+    if (o->open_error && !out->open_error) out->open_error = o->open_error;
+    out->delivered += o->delivered;
+    out->failed += o->failed;
+    if (o->first_failure && !out->first_failure) out->first_failure = o->first_failure;
+    out->server_pipelining = out->server_pipelining && o->server_pipelining;
+    out->opened = std::min(out->opened, o->opened);
+    out->sent = std::max(out->sent, o->sent);
+    out->closed = std::max(out->closed, o->closed);
+  }
   if (failure) {
     try {
       std::rethrow_exception(failure);
@@ -230,9 +257,9 @@ int main(int argc, char** argv) {
   const double total = std::chrono::duration<double>(out->closed - start).count();
   const double rate = sending > 0 ? static_cast<double>(out->delivered) / sending : 0.0;
   std::printf(
-      "messages=%zu delivered=%zu failed=%zu size=%zu pipelining=%s (server offers: %s) "
+      "messages=%zu connections=%zu delivered=%zu failed=%zu size=%zu pipelining=%s (server offers: %s) "
       "elapsed=%.3f s total=%.3f s rate=%.1f msg/s throughput=%.2f MB/s\n",
-      s.messages, out->delivered, out->failed, s.size, s.pipelining ? "on" : "off",
+      s.messages, s.connections, out->delivered, out->failed, s.size, s.pipelining ? "on" : "off",
       out->server_pipelining ? "yes" : "no", sending, total, rate,
       sending > 0 ? static_cast<double>(out->delivered * s.size) / sending / 1e6 : 0.0);
   if (out->first_failure) std::fprintf(stderr, "first failure: %s\n", out->first_failure->c_str());

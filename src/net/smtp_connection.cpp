@@ -83,7 +83,14 @@ std::string describe_verify_failure(long verify_result, const std::string& name)
 
 struct smtp_connection::impl {
   impl(const asio::any_io_executor& ex, connection_options o)
-      : executor(ex), opts(std::move(o)), tls_ctx(ssl::context::tls_client), timer(ex), session(opts.session) {}
+      : executor(ex),
+        opts(std::move(o)),
+        tls_ctx(ssl::context::tls_client),
+        timer(ex),
+        connect_timer(ex),
+        session(opts.session) {
+    timer.expires_at(clock::time_point::max());
+  }
 
   asio::any_io_executor executor;
   connection_options opts;
@@ -91,7 +98,14 @@ struct smtp_connection::impl {
   // Created after tls_ctx is configured: OpenSSL copies the context's verify mode and protocol
   // bounds into each connection when it is created, so a stream made earlier would not verify.
   std::unique_ptr<ssl::stream<tcp::socket>> stream_ptr;
+  // Step time limits: one watchdog timer per connection instead of a timer per operation, so a
+  // step costs no timer system calls while steps follow each other (see watchdog()).
+  using clock = std::chrono::steady_clock;
   asio::steady_timer timer;
+  asio::steady_timer connect_timer;
+  clock::time_point deadline = clock::time_point::max();
+  bool step_active = false;
+  bool step_timed_out = false;
   smtp::client_session session;
   bool tls_on = false;
   bool open = false;
@@ -143,12 +157,33 @@ struct smtp_connection::impl {
     return {};
   }
 
-  template <class Op>
-  asio::awaitable<
-      std::variant<std::tuple<boost::system::error_code, std::size_t>, std::tuple<boost::system::error_code>>>
-  with_deadline(Op op, std::chrono::milliseconds limit) {
-    timer.expires_after(limit);
-    co_return co_await (std::move(op) || timer.async_wait(use_tuple));
+  // Arms the time limit of one step (a read, a write, a handshake).
+  void begin_step(std::chrono::milliseconds limit) {
+    deadline = clock::now() + limit;
+    step_active = true;
+    step_timed_out = false;
+    // Only when the watchdog would wake too late does the timer need resetting.
+    if (timer.expiry() > deadline) timer.expires_at(deadline);
+  }
+  void end_step() { step_active = false; }
+
+  // Cancels the socket's operations when a step outlives its deadline. Holds `self` so that the
+  // connection outlives it; close() ends it.
+  static asio::awaitable<void> watchdog(std::shared_ptr<impl> self) {
+    while (self->open) {
+      co_await self->timer.async_wait(use_tuple);
+      if (!self->open) break;
+      if (!self->step_active) {
+        self->timer.expires_at(clock::time_point::max());  // idle: sleep until the next step
+      } else if (clock::now() >= self->deadline) {
+        self->step_timed_out = true;
+        boost::system::error_code ignored;
+        self->stream().next_layer().cancel(ignored);
+        self->timer.expires_at(clock::time_point::max());
+      } else {
+        self->timer.expires_at(self->deadline);  // the deadline moved on
+      }
+    }
   }
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some() {
@@ -185,10 +220,12 @@ struct smtp_connection::impl {
       switch (a.what) {
         case smtp::action::kind::write: {
           log_lines("C:", a.transcript);
-          auto r = co_await with_deadline(write_all(a.bytes), a.timeout);
-          if (r.index() == 1) {
+          begin_step(a.timeout);
+          auto [ec, n] = co_await write_all(a.bytes);
+          end_step();
+          if (step_timed_out) {
             session.on_timeout();
-          } else if (std::get<0>(std::get<0>(r))) {
+          } else if (ec) {
             session.on_eof();
           } else {
             session.on_written();
@@ -196,12 +233,13 @@ struct smtp_connection::impl {
           break;
         }
         case smtp::action::kind::read: {
-          auto r = co_await with_deadline(read_some(), a.timeout);
-          if (r.index() == 1) {
+          begin_step(a.timeout);
+          auto [ec, n] = co_await read_some();
+          end_step();
+          if (step_timed_out) {
             session.on_timeout();
             break;
           }
-          auto [ec, n] = std::get<0>(r);
           if (ec) {
             session.on_eof();
             break;
@@ -212,14 +250,16 @@ struct smtp_connection::impl {
           break;
         }
         case smtp::action::kind::start_tls: {
-          auto r = co_await with_deadline(handshake(), a.timeout);
-          if (r.index() == 1) {
+          begin_step(a.timeout);
+          auto [ec, ignored] = co_await handshake();
+          end_step();
+          if (step_timed_out) {
             session.on_tls_failed(net_error(smtp::session_errc::timeout,
                                             "The TLS handshake with " + opts.host + " timed out.",
                                             failure_class::transient));
             break;
           }
-          if (auto ec = std::get<0>(std::get<0>(r)); ec) {
+          if (ec) {
             session.on_tls_failed(tls_failure(ec));
             break;
           }
@@ -244,13 +284,14 @@ struct smtp_connection::impl {
     boost::system::error_code ignored;
     stream().next_layer().shutdown(tcp::socket::shutdown_both, ignored);
     stream().next_layer().close(ignored);
+    timer.cancel();  // ends the watchdog
   }
 
   asio::awaitable<core::result<void>> connect() {
     tcp::resolver resolver(executor);
-    timer.expires_after(opts.connect_timeout);
+    connect_timer.expires_after(opts.connect_timeout);
     auto resolved = co_await (resolver.async_resolve(opts.host, std::to_string(opts.port), use_tuple) ||
-                              timer.async_wait(use_tuple));
+                              connect_timer.async_wait(use_tuple));
     const std::string where = opts.host + ":" + std::to_string(opts.port);
     if (resolved.index() == 1) {
       co_return net_error(smtp::session_errc::connect_failed, "Looking up " + opts.host + " timed out.",
@@ -264,9 +305,9 @@ struct smtp_connection::impl {
                           "Cannot resolve " + opts.host + ": " + rec.message() + ". Check the server name.",
                           definite ? failure_class::needs_human : failure_class::transient);
     }
-    timer.expires_after(opts.connect_timeout);
-    auto connected =
-        co_await (asio::async_connect(stream().next_layer(), endpoints, use_tuple) || timer.async_wait(use_tuple));
+    connect_timer.expires_after(opts.connect_timeout);
+    auto connected = co_await (asio::async_connect(stream().next_layer(), endpoints, use_tuple) ||
+                               connect_timer.async_wait(use_tuple));
     if (connected.index() == 1) {
       co_return net_error(
           smtp::session_errc::connect_failed,
@@ -287,7 +328,7 @@ struct smtp_connection::impl {
   }
 };
 
-smtp_connection::smtp_connection(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+smtp_connection::smtp_connection(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 smtp_connection::~smtp_connection() {
   if (impl_) impl_->close();
 }
@@ -300,11 +341,15 @@ asio::awaitable<core::result<std::unique_ptr<smtp_connection>>> smtp_connection:
                         "Refusing to send credentials without TLS (--tls none). Use --tls starttls or --tls implicit.",
                         failure_class::needs_human);
   }
-  auto p = std::make_unique<impl>(executor, std::move(options));
+  auto p = std::make_shared<impl>(executor, std::move(options));
   if (auto ok = p->setup_tls(); !ok) co_return ok.error();
   if (auto ok = co_await p->connect(); !ok) co_return ok.error();
+  asio::co_spawn(executor, impl::watchdog(p), asio::detached);
   co_await p->drive();
-  if (p->session.final_error()) co_return *p->session.final_error();
+  if (p->session.final_error()) {
+    p->close();
+    co_return *p->session.final_error();
+  }
   if (!p->open) {
     co_return net_error(smtp::session_errc::server_closed, "The connection closed before it was ready.",
                         failure_class::transient);

@@ -58,8 +58,8 @@ class smtp_connection {
 
  private:
   struct impl;
-  explicit smtp_connection(std::unique_ptr<impl> p);
-  std::unique_ptr<impl> impl_;
+  explicit smtp_connection(std::shared_ptr<impl> p);
+  std::shared_ptr<impl> impl_;  // shared with the connection's watchdog coroutine
 };
 
 // Blocking convenience (CLI, tests): opens one connection, sends the messages in order over it,

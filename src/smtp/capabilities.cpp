@@ -72,6 +72,37 @@ bool parse_size(std::string_view params, std::uint64_t& out) noexcept {
   return true;
 }
 
+// Sets the field for a known keyword without parameters (or SIZE). False: unknown or malformed.
+bool apply_keyword(capabilities& caps, std::string_view keyword, std::string_view params) {
+  struct flag {
+    std::string_view keyword;
+    bool capabilities::*field;
+  };
+  static constexpr flag flags[] = {
+      {"STARTTLS", &capabilities::starttls},
+      {"PIPELINING", &capabilities::pipelining},
+      {"8BITMIME", &capabilities::eightbitmime},
+      {"SMTPUTF8", &capabilities::smtputf8},
+      {"ENHANCEDSTATUSCODES", &capabilities::enhanced_status_codes},
+      {"CHUNKING", &capabilities::chunking},
+      {"BINARYMIME", &capabilities::binarymime},
+      {"DSN", &capabilities::dsn},
+  };
+  for (const auto& f : flags) {
+    if (iequals(keyword, f.keyword)) {
+      caps.*f.field = true;
+      return true;
+    }
+  }
+  if (iequals(keyword, "SIZE")) {
+    std::uint64_t value = 0;
+    if (!parse_size(params, value)) return false;  // kept visible in `other`; no declared limit
+    caps.size = value;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool capabilities::offers_auth(std::string_view mechanism) const noexcept {
@@ -93,38 +124,13 @@ capabilities capabilities::parse(const reply& ehlo_reply) {
     while (end < rest.size() && !is_space(rest[end]) && rest[end] != '=') ++end;
     const std::string_view keyword = rest.substr(0, end);
     std::string_view params = rest.substr(end);
-    const bool old_auth = !params.empty() && params.front() == '=';
-    if (old_auth) params.remove_prefix(1);
+    const bool equals_form = !params.empty() && params.front() == '=';
+    if (equals_form) params.remove_prefix(1);
 
     if (iequals(keyword, "AUTH")) {
       add_mechanisms(params, caps.auth);
-    } else if (old_auth) {
-      caps.other.push_back(raw);  // "X=..." for anything but AUTH is unknown
-    } else if (iequals(keyword, "STARTTLS")) {
-      caps.starttls = true;
-    } else if (iequals(keyword, "PIPELINING")) {
-      caps.pipelining = true;
-    } else if (iequals(keyword, "8BITMIME")) {
-      caps.eightbitmime = true;
-    } else if (iequals(keyword, "SMTPUTF8")) {
-      caps.smtputf8 = true;
-    } else if (iequals(keyword, "ENHANCEDSTATUSCODES")) {
-      caps.enhanced_status_codes = true;
-    } else if (iequals(keyword, "CHUNKING")) {
-      caps.chunking = true;
-    } else if (iequals(keyword, "BINARYMIME")) {
-      caps.binarymime = true;
-    } else if (iequals(keyword, "DSN")) {
-      caps.dsn = true;
-    } else if (iequals(keyword, "SIZE")) {
-      std::uint64_t value = 0;
-      if (parse_size(params, value)) {
-        caps.size = value;
-      } else {
-        caps.other.push_back(raw);  // malformed SIZE: keep it visible, assume no declared limit
-      }
-    } else {
-      caps.other.push_back(raw);
+    } else if (equals_form || !apply_keyword(caps, keyword, params)) {
+      caps.other.push_back(raw);  // unknown, malformed, or "X=..." for anything but AUTH
     }
   }
   return caps;

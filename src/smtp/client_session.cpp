@@ -656,34 +656,40 @@ struct client_session::impl {
   }
 
   // Produces the next chunk of content; after the last, the terminator.
+  // Produces the next write of content: chunks are read until about write_chunk_octets are
+  // ready; at the end of the message the terminator joins the last chunk, so that a small message
+  // goes out in one write.
   void produce_content() {
     const std::size_t chunk = std::max<std::size_t>(opts.write_chunk_octets, 512);
-    read_buffer.resize(chunk);
-    auto n = msg->body->read(read_buffer.data(), read_buffer.size());
-    if (!n) {
-      // The content cannot be completed: close without the terminator, so the server discards the
-      // partial message (never deliver a truncated message).
-      fail(session_error(session_errc::bad_message, "Reading the message failed: " + n.error().message(),
-                         n.error().classification()),
-           false);
-      return;
-    }
-    if (*n == 0) {
-      encoder.finish(out);
-      if (!out_transcript.empty()) out_transcript += '\n';
-      out_transcript += "<message content: " + std::to_string(encoder.octets_in()) + " octets>";
-      out_transcript += "\n.";
-      expect(stage::data_end);
-      phase_ = phase::data_end;
-      return;
-    }
-    auto ok = encoder.encode(std::string_view(read_buffer.data(), *n), out);
-    if (!ok) {
-      fail(session_error(session_errc::bad_message,
-                         "The message cannot be sent: " + ok.error().message() +
-                             " The connection was closed without ending the content, so nothing was delivered.",
-                         failure_class::permanent),
-           false);
+    if (read_buffer.size() != chunk) read_buffer.resize(chunk);
+    while (out.size() < chunk) {
+      auto n = msg->body->read(read_buffer.data(), read_buffer.size());
+      if (!n) {
+        // The content cannot be completed: close without the terminator, so the server discards
+        // the partial message (never deliver a truncated message).
+        fail(session_error(session_errc::bad_message, "Reading the message failed: " + n.error().message(),
+                           n.error().classification()),
+             false);
+        return;
+      }
+      if (*n == 0) {
+        encoder.finish(out);
+        if (!out_transcript.empty()) out_transcript += '\n';
+        out_transcript += "<message content: " + std::to_string(encoder.octets_in()) + " octets>";
+        out_transcript += "\n.";
+        expect(stage::data_end);
+        phase_ = phase::data_end;
+        return;
+      }
+      auto ok = encoder.encode(std::string_view(read_buffer.data(), *n), out);
+      if (!ok) {
+        fail(session_error(session_errc::bad_message,
+                           "The message cannot be sent: " + ok.error().message() +
+                               " The connection was closed without ending the content, so nothing was delivered.",
+                           failure_class::permanent),
+             false);
+        return;
+      }
     }
   }
 
