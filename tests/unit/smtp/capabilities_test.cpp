@@ -35,7 +35,7 @@ bool same(const capabilities& a, const capabilities& b) {
 
 // Parses `wire` whole, in every 2-way split and byte by byte; all must give the same capabilities.
 capabilities caps_from_wire(std::string_view wire) {
-  const capabilities whole = capabilities::parse(parse_reply(wire));
+  capabilities whole = capabilities::parse(parse_reply(wire));
   for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
     reply_parser p;
     std::optional<reply> got;

@@ -370,7 +370,7 @@ namespace {
 // Regression guard: many bare CRs and no LF once made every line rescan the rest of the chunk for
 // an LF (quadratic: 1 MiB took seconds). 4 MiB must encode in linear time.
 TEST(DataEncoder, BareCrFloodIsLinear) {
-  const std::string msg(4 * 1024 * 1024, '\r');
+  const std::string msg(std::size_t{4} * 1024 * 1024, '\r');
   const auto start = std::chrono::steady_clock::now();
   auto wire = encode_data(msg);
   const auto elapsed = std::chrono::steady_clock::now() - start;

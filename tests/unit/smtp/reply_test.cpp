@@ -68,7 +68,7 @@ void expect_same(const outcome& a, const outcome& b, const std::string& how) {
 // The whole input at once, then every 2-way split, byte by byte, and (for short inputs) every
 // 3-way split must all agree.
 outcome parse_every_split(std::string_view input, reply_parser_limits limits = {}) {
-  const outcome whole = parse_with_cuts(input, {}, limits);
+  outcome whole = parse_with_cuts(input, {}, limits);
   for (std::size_t i = 0; i <= input.size(); ++i) {
     expect_same(whole, parse_with_cuts(input, {i}, limits), "split at " + std::to_string(i));
   }
