@@ -87,6 +87,26 @@ TEST(ReferenceParse, File) {
   EXPECT_EQ(*reference::parse("file:/a"), *reference::parse("File:/a"));
   EXPECT_EQ(to_string(scheme::env), "env");
   EXPECT_EQ(to_string(scheme::file), "file");
+  EXPECT_EQ(to_string(scheme::cmd), "cmd");
+  EXPECT_EQ(to_string(scheme::credential), "credential");
+}
+
+TEST(ReferenceParse, Cmd) {
+  auto r = reference::parse("cmd:pass show smtp/work");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->kind(), scheme::cmd);
+  EXPECT_EQ(r->target(), "pass show smtp/work");
+  EXPECT_EQ(r->to_string(), "cmd:pass show smtp/work");
+  EXPECT_EQ(reference::parse("CMD:printf '%s' a:b")->target(), "printf '%s' a:b");
+}
+
+TEST(ReferenceParse, Credential) {
+  auto r = reference::parse("credential:smtp-secret.work");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->kind(), scheme::credential);
+  EXPECT_EQ(r->target(), "smtp-secret.work");
+  EXPECT_EQ(r->to_string(), "credential:smtp-secret.work");
+  EXPECT_TRUE(reference::parse("Credential:x"));
 }
 
 void expect_refused_without_echo(std::string_view text, std::string_view must_not_appear) {
@@ -115,10 +135,10 @@ TEST(ReferenceParse, UnknownSchemeIsRefusedAndNotEchoed) {
   expect_refused_without_echo("p4ss:w0rd-secret", "p4ss");
   expect_refused_without_echo("p4ss:w0rd-secret", "w0rd");
   expect_refused_without_echo("https://example.com/secret", "example.com");
-  auto planned = reference::parse("cmd:pass show smtp");
+  auto planned = reference::parse("vault:secret/data/smtp#token");
   ASSERT_FALSE(planned);
   EXPECT_NE(planned.error().message().find("not supported yet"), std::string::npos);
-  EXPECT_EQ(planned.error().message().find("pass show"), std::string::npos);
+  EXPECT_EQ(planned.error().message().find("secret/data"), std::string::npos);
 }
 
 TEST(ReferenceParse, MalformedTargetsAreRefusedAndNotEchoed) {
@@ -128,6 +148,14 @@ TEST(ReferenceParse, MalformedTargetsAreRefusedAndNotEchoed) {
   expect_refused_without_echo("env:A B", "A B");
   expect_refused_without_echo("file:", "file:\"");
   expect_refused_without_echo(std::string_view("file:/tmp/a\0b", 13), "/tmp/a");
+  expect_refused_without_echo("cmd:", "cmd:\"");
+  expect_refused_without_echo("cmd: \t ", "\t");
+  expect_refused_without_echo(std::string_view("cmd:echo a\0b", 13), "echo");
+  expect_refused_without_echo("credential:", "credential:\"");
+  expect_refused_without_echo("credential:../etc/shadow", "shadow");
+  expect_refused_without_echo("credential:..", "..\"");
+  expect_refused_without_echo("credential:a/b", "a/b");
+  expect_refused_without_echo("credential:" + std::string(256, 'x'), "xxxx");
 }
 
 // ---- env: ----------------------------------------------------------------------------------------
@@ -194,26 +222,44 @@ TEST_F(SecretFiles, KeepsBinaryContent) {
   EXPECT_EQ(r->value.expose(), content);
 }
 
-TEST_F(SecretFiles, GroupOrOtherAccessIsAWarningNotARefusal) {
+TEST_F(SecretFiles, GroupOrOtherAccessIsRefused) {
   const auto p = write("open", "ya29.token\n",
                        fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
   auto r = resolve("file:" + p.string());
-  ASSERT_TRUE(r) << r.error().message();
-  EXPECT_EQ(r->value.expose(), "ya29.token");
-  ASSERT_TRUE(r->warning);
-  EXPECT_NE(r->warning->find("chmod 600 " + p.string()), std::string::npos) << *r->warning;
-  EXPECT_NE(r->warning->find("0644"), std::string::npos) << *r->warning;
-  EXPECT_EQ(r->warning->find("ya29.token"), std::string::npos);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), secrets_errc::insecure);
+  EXPECT_EQ(r.error().classification(), core::failure_class::needs_human);
+  EXPECT_NE(r.error().message().find("chmod 600 " + p.string()), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("0644"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("file:" + p.string()), std::string::npos) << r.error().message();
+  EXPECT_EQ(r.error().message().find("ya29.token"), std::string::npos);
 
-  const auto g = write("group", "x", fs::perms::owner_read | fs::perms::group_read);
-  auto rg = resolve("file:" + g.string());
-  ASSERT_TRUE(rg);
-  EXPECT_TRUE(rg->warning);
+  // Any access by group or others: read, write or execute.
+  for (const auto mode :
+       {fs::perms::owner_read | fs::perms::group_read, fs::perms::owner_read | fs::perms::others_read,
+        fs::perms::owner_read | fs::perms::group_write, fs::perms::owner_read | fs::perms::others_exec}) {
+    const auto g = write("group", "x", mode);
+    auto rg = resolve("file:" + g.string());
+    ASSERT_FALSE(rg) << static_cast<unsigned>(mode);
+    EXPECT_EQ(rg.error().code(), secrets_errc::insecure);
+  }
 
-  const auto owner_only = write("owner", "x", fs::perms::owner_read);
-  auto ro = resolve("file:" + owner_only.string());
-  ASSERT_TRUE(ro);
-  EXPECT_FALSE(ro->warning);
+  for (const auto mode :
+       {fs::perms::owner_read, fs::perms::owner_read | fs::perms::owner_write, fs::perms::owner_all}) {
+    const auto owner_only = write("owner", "x", mode);
+    auto ro = resolve("file:" + owner_only.string());
+    ASSERT_TRUE(ro) << ro.error().message();
+    EXPECT_FALSE(ro->warning);
+  }
+}
+
+TEST_F(SecretFiles, OpenLargeFileIsRefusedForItsModeFirst) {
+  // The mode is checked before the size (and before a byte is read).
+  const auto p =
+      write("big-open", std::string(max_file_size + 10, 'a'), fs::perms::owner_read | fs::perms::others_read);
+  auto r = resolve("file:" + p.string());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), secrets_errc::insecure);
 }
 
 TEST_F(SecretFiles, EmptyFileIsRefused) {
@@ -308,8 +354,9 @@ TEST_F(SecretFiles, ErrorsNeverContainTheValue) {
 TEST(SecretsCategory, Messages) {
   const std::error_code ec = secrets_errc::not_found;
   EXPECT_STREQ(ec.category().name(), "oauthmail.secrets");
-  for (const auto e : {secrets_errc::malformed_reference, secrets_errc::not_found, secrets_errc::empty,
-                       secrets_errc::too_large, secrets_errc::unreadable}) {
+  for (const auto e :
+       {secrets_errc::malformed_reference, secrets_errc::not_found, secrets_errc::empty, secrets_errc::too_large,
+        secrets_errc::unreadable, secrets_errc::insecure, secrets_errc::command_failed, secrets_errc::timed_out}) {
     EXPECT_NE(make_error_code(e).message(), "unknown secrets error");
   }
   EXPECT_EQ(make_error_code(static_cast<secrets_errc>(42)).message(), "unknown secrets error");
