@@ -1,12 +1,20 @@
 // The configuration file (TOML, toml++): where it is, what an [[account]] holds, and validation
-// that reports every problem at once with file, line, key, what is wrong and an example.
-// Unknown keys are errors. Secrets are secret references (env:, file:, cmd:, credential:); an inline
-// secret is accepted only when the file is mode 0600 (or stricter).
+// that reports every problem at once with file, line, column, key path, what is wrong and an example
+// of a right value. Unknown keys are errors (with a "did you mean"). Required keys depend on the
+// provider and flow. Secrets are secret references (env:, file:, cmd:, credential:); an inline
+// secret is accepted only when the file has no group or other permission bits (0600 or stricter).
+// docs/configuration.md is the user's reference for every key.
 // Must not: resolve secrets while loading (config check runs without reading them), touch the
-// network, or print a secret (inline secrets are held in core::secret).
+// network, stat or read any file but the configuration itself, or print a secret (inline secrets
+// are held in core::secret and never echoed; neither is a value that fails to parse as a reference).
+// The provider-specific scope mistakes (Graph scope, missing resource prefix, app-only without
+// /.default, two resources) are checked by src/oauth/scope_check.hpp, not here.
+// Follows: TOML 1.0 (toml++ 3), RFC 5321 §4.1.2 / RFC 6531 (mailbox syntax, loosely), RFC 6749 §3.3
+// (scope tokens), RFC 8314 (implicit TLS), XDG Base Directory Specification (search order).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,8 +37,12 @@ enum class microsoft_cloud { global, us_government, china };
 enum class tls_setting { starttls, implicit, none };
 enum class mechanism_setting { automatic, xoauth2, oauthbearer };
 
+// The spelling used in the file: "microsoft", "client_credentials", "usgov", "starttls", "auto", ...
 std::string_view to_string(provider_kind) noexcept;
 std::string_view to_string(flow_kind) noexcept;
+std::string_view to_string(microsoft_cloud) noexcept;
+std::string_view to_string(tls_setting) noexcept;
+std::string_view to_string(mechanism_setting) noexcept;
 
 struct source_location {
   std::string file;
@@ -40,7 +52,7 @@ struct source_location {
 
 // A configured secret: a reference to be resolved when needed, or (file mode 0600 only) the value.
 struct secret_setting {
-  std::string reference;                           // "env:NAME", "file:PATH", ... ; empty when inline
+  std::string reference;  // "env:NAME", "file:PATH", ... ; empty when inline
   std::optional<core::secret<std::string>> inline_value;
   source_location where;
   bool empty() const noexcept { return reference.empty() && !inline_value; }
@@ -51,7 +63,8 @@ struct smtp_settings {
   std::optional<std::uint16_t> port;
   std::optional<tls_setting> tls;
   std::optional<std::string> ca_file;
-  bool tls_skip_verify = false;  // UNSAFE
+  bool tls_skip_verify = false;       // UNSAFE
+  bool allow_plaintext_auth = false;  // UNSAFE: required with tls = "none" (the token would cross unencrypted)
   mechanism_setting mechanism = mechanism_setting::automatic;
 };
 
@@ -101,12 +114,13 @@ struct configuration {
 };
 
 struct problem {
-  source_location where;
-  std::string key;      // "account[2].scopes"
-  std::string message;  // what is wrong and why
-  std::string example;  // a right value, e.g. scopes = ["https://outlook.office.com/SMTP.Send", "offline_access"]
+  source_location where;  // line/column 0: the file as a whole (cannot be read, no account, ...)
+  std::string key;        // "account[2].scopes"
+  std::string message;    // what is wrong and why
+  std::string example;    // a right value, e.g. scopes = ["https://outlook.office.com/SMTP.Send", "offline_access"]
   std::string to_string() const;  // "config.toml:12:3: account[2].scopes: ... (example: ...)"
 };
+// Key paths count array elements from 0, like TOML tools: the first [[account]] is account[0].
 
 struct load_result {
   std::optional<configuration> config;  // set when there are no problems
@@ -119,8 +133,14 @@ load_result load_file(const std::string& path);
 // (`file_mode` is the file's permission bits, e.g. 0600).
 load_result load_text(std::string_view text, const std::string& path, unsigned file_mode);
 
+// Largest configuration file load_file() reads.
+inline constexpr std::size_t max_file_size = 1024 * 1024;
+
 // The file to use: --config, else $OAUTHMAIL_CONFIG, else $XDG_CONFIG_HOME/oauthmail/config.toml
-// (or ~/.config/...), else /etc/oauthmail/config.toml.
+// (or ~/.config/...) if it exists, else /etc/oauthmail/config.toml if it exists, else the first
+// of these candidates (so that the "does not exist" message names the user's file).
 std::string resolve_path(const std::optional<std::string>& from_command_line);
+// The candidates resolve_path() considers, in order (one entry with --config or $OAUTHMAIL_CONFIG).
+std::vector<std::string> search_paths(const std::optional<std::string>& from_command_line);
 
 }  // namespace oauthmail::config
