@@ -1,0 +1,484 @@
+#include "secrets/encrypted_store.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+namespace oauthmail::secrets {
+
+namespace {
+
+using core::failure_class;
+
+constexpr std::string_view magic{"OAMTOK1\0", 8};
+constexpr unsigned char format_version = 1;
+constexpr std::size_t header_octets = magic.size() + 1;
+constexpr std::size_t nonce_octets = 12;
+constexpr std::size_t tag_octets = 16;
+constexpr std::size_t min_file_octets = header_octets + nonce_octets + tag_octets;
+constexpr auto lock_poll_interval = std::chrono::milliseconds(20);
+
+class store_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "oauthmail.token_store"; }
+  std::string message(int ev) const override {
+    switch (static_cast<store_errc>(ev)) {
+      case store_errc::cannot_decrypt:
+        return "token cache cannot be decrypted";
+      case store_errc::io_failure:
+        return "token cache input/output failure";
+      case store_errc::lock_timeout:
+        return "token cache lock not obtained in time";
+      case store_errc::bad_key:
+        return "token cache key is not usable";
+      case store_errc::insecure_key_file:
+        return "token cache key file is readable by others";
+    }
+    return "unknown token store error";
+  }
+};
+
+core::error make_error(store_errc code, std::string message, failure_class cls) {
+  return core::error(make_error_code(code), std::move(message), cls);
+}
+
+std::string errno_text(int e) { return std::strerror(e); }  // NOLINT(concurrency-mt-unsafe)
+
+// Permission problems and missing directories need a person; the rest (disk full, I/O) may pass.
+failure_class io_class(int e) {
+  switch (e) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case ENOENT:
+    case ENOTDIR:
+    case EISDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+      return failure_class::needs_human;
+    default:
+      return failure_class::transient;
+  }
+}
+
+core::error io_error(std::string_view what, const std::string& path, int e) {
+  return make_error(store_errc::io_failure, fmt::format("{} {}: {}.", what, path, errno_text(e)), io_class(e));
+}
+
+core::error cannot_decrypt(const std::string& path) {
+  return make_error(store_errc::cannot_decrypt,
+                    fmt::format("the token cache {} cannot be decrypted: it was changed, or the key is not the one it "
+                                "was written with; it was left untouched. Restore the key (token_cache.key) or run "
+                                "`oauthmail account login NAME` after moving the file away",
+                                path),
+                    failure_class::needs_human);
+}
+
+class fd_guard {
+ public:
+  explicit fd_guard(int fd = -1) noexcept : fd_(fd) {}
+  ~fd_guard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  fd_guard(const fd_guard&) = delete;
+  fd_guard& operator=(const fd_guard&) = delete;
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+bool write_all(int fd, const unsigned char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+core::result<void> fsync_directory(const std::string& dir) {
+  const fd_guard d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.get() < 0 || ::fsync(d.get()) != 0) return io_error("Cannot sync the directory", dir, errno);
+  return {};
+}
+
+// A temporary file next to `path` (same directory, hence same file system for rename/link), mode
+// 0600, holding `data`, flushed to disk. Its name goes to `tmp_name`; removed on failure.
+core::result<void> write_temporary(const std::string& path, const unsigned char* data, std::size_t size,
+                                   std::string& tmp_name) {
+  tmp_name = path + ".tmp.XXXXXX";
+  const fd_guard fd(::mkostemp(tmp_name.data(), O_CLOEXEC));
+  if (fd.get() < 0) return io_error("Cannot create a temporary file next to", path, errno);
+  int e = 0;
+  if (::fchmod(fd.get(), 0600) != 0 || !write_all(fd.get(), data, size) || ::fsync(fd.get()) != 0) e = errno;
+  if (e != 0) {
+    ::unlink(tmp_name.c_str());
+    return io_error("Cannot write a temporary file next to", path, e);
+  }
+  return {};
+}
+
+// Reads a whole regular file of at most `limit` octets. nullopt-like: `missing` set when ENOENT.
+core::result<std::string> read_file(const std::string& path, std::size_t limit, bool& missing) {
+  missing = false;
+  const fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) {
+      missing = true;
+      return std::string();
+    }
+    return io_error("Cannot open", path, errno);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return io_error("Cannot examine", path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(store_errc::io_failure, fmt::format("{} is not a regular file.", path),
+                      failure_class::needs_human);
+  }
+  if (static_cast<std::size_t>(st.st_size) > limit) return cannot_decrypt(path);
+  std::string data;
+  data.resize(static_cast<std::size_t>(st.st_size) + 1);
+  std::size_t got = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("Cannot read", path, errno);
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+    if (got > limit) return cannot_decrypt(path);
+    if (got == data.size()) data.resize(data.size() * 2);
+  }
+  data.resize(got);
+  return data;
+}
+
+// ---- memory that held plaintext is wiped before it is freed ------------------------------------
+
+class wiping_resource final : public boost::json::memory_resource {
+  void* do_allocate(std::size_t n, std::size_t align) override { return ::operator new(n, std::align_val_t(align)); }
+  void do_deallocate(void* p, std::size_t n, std::size_t align) override {
+    core::secure_wipe(p, n);
+    ::operator delete(p, n, std::align_val_t(align));
+  }
+  bool do_is_equal(const memory_resource& other) const noexcept override { return this == &other; }
+};
+
+// ---- AES-256-GCM ---------------------------------------------------------------------------------
+
+struct cipher_ctx_deleter {
+  void operator()(EVP_CIPHER_CTX* c) const noexcept { EVP_CIPHER_CTX_free(c); }
+};
+using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_deleter>;
+
+const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+
+std::string file_header() {
+  std::string h(magic);
+  h.push_back(static_cast<char>(format_version));
+  return h;
+}
+
+// header | nonce | ciphertext | tag; nullopt-free: an empty string means OpenSSL failed.
+std::string seal(std::string_view key, std::string_view plaintext) {
+  std::array<unsigned char, nonce_octets> nonce{};
+  if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) return {};
+  const std::string aad = file_header();
+  std::string out = aad;
+  out.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
+  const std::size_t body_at = out.size();
+  out.resize(body_at + plaintext.size() + tag_octets);
+  auto* body = reinterpret_cast<unsigned char*>(out.data() + body_at);
+
+  const cipher_ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  int final_len = 0;
+  const bool ok =
+      ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce_octets), nullptr) == 1 &&
+      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), nonce.data()) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), body, &len, bytes(plaintext), static_cast<int>(plaintext.size())) == 1 &&
+      EVP_EncryptFinal_ex(ctx.get(), body + len, &final_len) == 1 &&
+      static_cast<std::size_t>(len + final_len) == plaintext.size() &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag_octets), body + plaintext.size()) == 1;
+  return ok ? out : std::string();
+}
+
+// The plaintext, or nullopt when the file is not authentic under this key (or not ours at all).
+std::optional<core::secret<std::string>> open_sealed(std::string_view key, std::string_view file) {
+  if (file.size() < min_file_octets || file.substr(0, header_octets) != file_header()) return std::nullopt;
+  const auto nonce = file.substr(header_octets, nonce_octets);
+  const auto body = file.substr(header_octets + nonce_octets, file.size() - min_file_octets);
+  std::string tag(file.substr(file.size() - tag_octets));
+  std::string plain(body.size(), '\0');
+  auto* out = reinterpret_cast<unsigned char*>(plain.data());
+
+  const cipher_ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  int final_len = 0;
+  const bool ok =
+      ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce_octets), nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(nonce)) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(file.substr(0, header_octets)),
+                        static_cast<int>(header_octets)) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), out, &len, bytes(body), static_cast<int>(body.size())) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag_octets), tag.data()) == 1 &&
+      EVP_DecryptFinal_ex(ctx.get(), out + len, &final_len) == 1;  // checks the tag
+  if (!ok) {
+    core::secure_wipe(plain.data(), plain.size());  // unauthenticated output is not kept either
+    return std::nullopt;
+  }
+  return core::secret<std::string>(std::move(plain));
+}
+
+core::result<void> check_key(const core::secret<std::string>& key) {
+  if (key.expose().size() != store_key_octets) {
+    return make_error(
+        store_errc::bad_key,
+        fmt::format("The token cache key has {} octets; AES-256 needs {}.", key.expose().size(), store_key_octets),
+        failure_class::needs_human);
+  }
+  return {};
+}
+
+// Decrypts and parses a file's contents.
+core::result<store_entries> decode(std::string_view key, std::string_view file, const std::string& path) {
+  auto plain = open_sealed(key, file);
+  if (!plain) return cannot_decrypt(path);
+  wiping_resource resource;
+  const boost::json::storage_ptr sp(&resource);
+  unsigned char temp[4096];
+  store_entries entries;
+  {
+    boost::json::parse_options options;
+    options.allow_invalid_utf8 = true;  // values are octets: the serializer writes them unchanged
+    boost::json::parser p(sp, options, temp);
+    p.reset(sp);
+    boost::system::error_code ec;
+    p.write(plain->expose(), ec);
+    bool well_formed = !ec;
+    if (well_formed) {
+      const boost::json::value v = p.release();
+      well_formed = v.is_object();
+      if (well_formed) {
+        for (const auto& [name, value] : v.get_object()) {
+          if (!value.is_string()) {
+            well_formed = false;
+            break;
+          }
+          entries.emplace(std::string(name), core::secret<std::string>(std::string(value.get_string())));
+        }
+      }
+    }
+    core::secure_wipe(temp, sizeof temp);
+    if (!well_formed) {
+      // Authentic but not what this version writes: a newer or broken writer. Do not touch it.
+      return make_error(store_errc::cannot_decrypt,
+                        fmt::format("the token cache {} was decrypted but its contents are not understood (written "
+                                    "by another version of oauthmail?); it was left untouched",
+                                    path),
+                        failure_class::needs_human);
+    }
+  }
+  return entries;
+}
+
+// The JSON object {"name": "value", ...}, in memory that is wiped.
+core::secret<std::string> encode(const store_entries& entries) {
+  wiping_resource resource;
+  const boost::json::storage_ptr sp(&resource);
+  std::size_t estimate = 2;
+  boost::json::object obj(sp);
+  for (const auto& [name, value] : entries) {
+    obj.emplace(name, boost::json::string(value.expose(), sp));
+    estimate += 6 * (name.size() + value.expose().size()) + 8;  // worst case: every octet \u00XX
+  }
+  std::string out;
+  out.reserve(estimate);  // no reallocation: no stray copies of the plaintext
+  boost::json::serializer sr;
+  sr.reset(&obj);
+  char buf[4096];
+  while (!sr.done()) out.append(sr.read(buf));
+  core::secure_wipe(buf, sizeof buf);
+  return core::secret<std::string>(std::move(out));
+}
+
+}  // namespace
+
+const std::error_category& store_category() noexcept {
+  static const store_category_impl instance;
+  return instance;
+}
+
+std::error_code make_error_code(store_errc e) noexcept { return {static_cast<int>(e), store_category()}; }
+
+encrypted_store::encrypted_store(std::string path, core::secret<std::string> key)
+    : path_(std::move(path)), key_(std::move(key)) {}
+
+core::result<store_entries> encrypted_store::load() const {
+  if (auto k = check_key(key_); !k) return k.error();
+  bool missing = false;
+  auto file = read_file(path_, max_store_file_octets, missing);
+  if (!file) return std::move(file).error();
+  if (missing) return store_entries{};
+  return decode(key_.expose(), *file, path_);
+}
+
+core::result<void> encrypted_store::save(const store_entries& entries) const {
+  if (auto k = check_key(key_); !k) return k;
+  // Never replace what cannot be read: it may hold the only refresh token.
+  {
+    bool missing = false;
+    auto file = read_file(path_, max_store_file_octets, missing);
+    if (!file) return std::move(file).error();
+    if (!missing && !open_sealed(key_.expose(), *file)) return cannot_decrypt(path_);
+  }
+  const std::string sealed = [&] {
+    const auto plain = encode(entries);
+    return seal(key_.expose(), plain.expose());
+  }();
+  if (sealed.empty()) {
+    return make_error(store_errc::io_failure, "OpenSSL could not encrypt the token cache.", failure_class::bug);
+  }
+  if (sealed.size() > max_store_file_octets) {
+    return make_error(store_errc::io_failure,
+                      fmt::format("The token cache {} would exceed {} octets.", path_, max_store_file_octets),
+                      failure_class::bug);
+  }
+  std::string tmp;
+  if (auto w = write_temporary(path_, bytes(sealed), sealed.size(), tmp); !w) return w;
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    return io_error("Cannot replace", path_, e);
+  }
+  return fsync_directory(directory_of(path_));
+}
+
+encrypted_store::lock::lock(lock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+encrypted_store::lock& encrypted_store::lock::operator=(lock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+encrypted_store::lock::~lock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+core::result<encrypted_store::lock> encrypted_store::lock_exclusive(std::chrono::milliseconds timeout) const {
+  const std::string lock_path = path_ + ".lock";
+  fd_guard fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return io_error("Cannot open the lock file", lock_path, errno);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return lock(fd.release());
+    if (errno != EWOULDBLOCK && errno != EINTR) return io_error("Cannot lock", lock_path, errno);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(store_errc::lock_timeout,
+                        fmt::format("Another oauthmail process has held the token cache lock {} for more than {} ms.",
+                                    lock_path, timeout.count()),
+                        failure_class::transient);
+    }
+    std::this_thread::sleep_for(lock_poll_interval);
+  }
+}
+
+core::result<core::secret<std::string>> load_or_create_key_file(const std::string& path) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() >= 0) {
+      struct stat st {};
+      if (::fstat(fd.get(), &st) != 0) return io_error("Cannot examine", path, errno);
+      if (!S_ISREG(st.st_mode)) {
+        return make_error(store_errc::bad_key, fmt::format("The key file {} is not a regular file.", path),
+                          failure_class::needs_human);
+      }
+      if ((st.st_mode & 077) != 0) {
+        return make_error(store_errc::insecure_key_file,
+                          fmt::format("The key file {} may be read by group or others (mode {:04o}); run `chmod 600 "
+                                      "{}` (and consider the key exposed).",
+                                      path, st.st_mode & 07777, path),
+                          failure_class::needs_human);
+      }
+      if (static_cast<std::size_t>(st.st_size) != store_key_octets) {
+        return make_error(store_errc::bad_key,
+                          fmt::format("The key file {} holds {} octets; a token cache key is {} random octets.", path,
+                                      st.st_size, store_key_octets),
+                          failure_class::needs_human);
+      }
+      std::string raw(store_key_octets, '\0');
+      std::size_t got = 0;
+      while (got < store_key_octets) {
+        const ssize_t n = ::read(fd.get(), raw.data() + got, store_key_octets - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          const int e = n < 0 ? errno : EIO;
+          core::secure_wipe(raw.data(), raw.size());
+          return io_error("Cannot read", path, e);
+        }
+        got += static_cast<std::size_t>(n);
+      }
+      return core::secret<std::string>(std::move(raw));
+    }
+    if (errno != ENOENT) return io_error("Cannot open the key file", path, errno);
+
+    // Create: random octets in a temporary file, then link() it to the name, which fails if the
+    // name exists (another process won the race: use its key).
+    std::array<unsigned char, store_key_octets> raw{};
+    if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+      return make_error(store_errc::io_failure, "OpenSSL could not produce random octets.", failure_class::bug);
+    }
+    std::string tmp;
+    auto w = write_temporary(path, raw.data(), raw.size(), tmp);
+    core::secret<std::string> key(std::string(reinterpret_cast<const char*>(raw.data()), raw.size()));
+    core::secure_wipe(raw.data(), raw.size());
+    if (!w) return w.error();
+    const int linked = ::link(tmp.c_str(), path.c_str());
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    if (linked == 0) {
+      if (auto d = fsync_directory(directory_of(path)); !d) return d.error();
+      return key;
+    }
+    if (e != EEXIST) return io_error("Cannot create the key file", path, e);
+  }
+  return make_error(store_errc::io_failure, fmt::format("The key file {} keeps changing.", path),
+                    failure_class::transient);
+}
+
+}  // namespace oauthmail::secrets
