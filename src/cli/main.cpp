@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/account.hpp"
+#include "cli/config_check.hpp"
 #include "cli/send.hpp"
 
 int main(int argc, char** argv) {
@@ -15,6 +17,8 @@ int main(int argc, char** argv) {
   int verbosity = 0;
   app.add_flag("-v,--verbose", verbosity, "log more: -v shows the SMTP transcript (AUTH payloads are always redacted)");
   oauthmail::cli::send_command send(app);
+  oauthmail::cli::config_command config(app);
+  oauthmail::cli::account_command account(app);
 
   try {
     app.parse(argc, argv);
@@ -30,6 +34,8 @@ int main(int argc, char** argv) {
 
   try {
     if (send.chosen()) return send.run();
+    if (config.chosen()) return config.run();
+    if (account.chosen()) return account.run();
   } catch (const std::exception& e) {
     spdlog::critical("internal error: {}", e.what());
     return EX_SOFTWARE;

@@ -240,6 +240,24 @@ std::string scrub_parse_error(std::string_view description) {
   return out;
 }
 
+// A right scopes line for this provider and flow (providers.md §1.4, §2.3).
+std::string scope_example(const account& a, bool provider_known, bool flow_known) {
+  if (!provider_known) return example_of("scopes");
+  switch (a.provider) {
+    case provider_kind::microsoft:
+    case provider_kind::outlook:
+      if (flow_known && a.flow == flow_kind::client_credentials) {
+        return R"(scopes = ["https://outlook.office365.com/.default"])";
+      }
+      return R"(scopes = ["https://outlook.office.com/SMTP.Send", "offline_access"])";
+    case provider_kind::google:
+      return R"(scopes = ["https://mail.google.com/"])";
+    case provider_kind::generic:
+      break;
+  }
+  return R"(scopes = ["smtp", "offline_access"])";
+}
+
 // What one field of a table turned out to be.
 template <class T>
 struct field {
@@ -430,7 +448,9 @@ class validator {
   // An array of strings; each element with its position.
   field<std::vector<std::pair<std::string, source_location>>> get_text_array(const toml::table& t,
                                                                              std::string_view prefix,
-                                                                             std::string_view key) {
+                                                                             std::string_view key,
+                                                                             std::string example = {}) {
+    if (example.empty()) example = example_of(key);
     field<std::vector<std::pair<std::string, source_location>>> f;
     const toml::node* n = t.get(key);
     if (n == nullptr) return f;
@@ -438,13 +458,13 @@ class validator {
     f.where = at(n->source());
     const std::string path = join(prefix, key);
     if (!n->is_array()) {
-      wrong_type(*n, path, key, "an array of strings");
+      report(f.where, path, fmt::format("expected an array of strings, found {}", type_name(*n)), example);
       return f;
     }
     const toml::array& arr = *n->as_array();
     if (arr.empty()) {
       report(f.where, path, "is an empty array; list at least one value, or remove the key to use the default",
-             example_of(key));
+             example);
       return f;
     }
     std::vector<std::pair<std::string, source_location>> values;
@@ -453,10 +473,10 @@ class validator {
       const toml::node& e = arr[i];
       const std::string element_path = fmt::format("{}[{}]", path, i);
       if (!e.is_string()) {
-        report(at(e.source()), element_path, fmt::format("expected a string, found {}", type_name(e)), example_of(key));
+        report(at(e.source()), element_path, fmt::format("expected a string, found {}", type_name(e)), example);
         ok = false;
       } else if (e.as_string()->get().empty() || syntax::has_control_character(e.as_string()->get())) {
-        report(at(e.source()), element_path, "is empty or contains a control character", example_of(key));
+        report(at(e.source()), element_path, "is empty or contains a control character", example);
         ok = false;
       } else {
         values.emplace_back(e.as_string()->get(), at(e.source()));
@@ -720,7 +740,7 @@ class validator {
         report(name.where, join(prefix, "name"),
                fmt::format("the account name \"{}\" is already used on line {}; account names must be unique",
                            *name.value, it->second),
-               example_of("name"));
+               fmt::format("name = \"{}-2\"", *name.value));
       } else {
         names_.emplace(*name.value, name.where.line);
         a.name = *name.value;
@@ -880,14 +900,15 @@ class validator {
     if (user) a.user = *user.value;
     auto senders = get_text_array(t, prefix, "allowed_senders");
     if (senders) {
-      for (const auto& [pattern, where] : *senders.value) {
+      for (std::size_t i = 0; i < senders.value->size(); ++i) {
+        const auto& [pattern, where] = (*senders.value)[i];
+        const std::string element = fmt::format("{}.allowed_senders[{}]", prefix, i);
         if (pattern == "*" || pattern == "*@*" || pattern == "*@") {
-          report(where, join(prefix, "allowed_senders"),
+          report(where, element,
                  fmt::format("\"{}\" would let this account send as anyone; list addresses or \"*@domain\"", pattern),
                  example_of("allowed_senders"));
         } else if (!syntax::valid_sender_pattern(pattern)) {
-          report(where, join(prefix, "allowed_senders"),
-                 fmt::format("\"{}\" is neither a mail address nor \"*@domain\"", pattern),
+          report(where, element, fmt::format("\"{}\" is neither a mail address nor \"*@domain\"", pattern),
                  example_of("allowed_senders"));
         } else {
           a.allowed_senders.push_back(pattern);
@@ -905,20 +926,24 @@ class validator {
     }
 
     // Scopes: syntax only; src/oauth/scope_check.hpp knows the providers' scope mistakes.
-    auto scopes = get_text_array(t, prefix, "scopes");
+    auto scopes =
+        get_text_array(t, prefix, "scopes", scope_example(a, provider.value.has_value(), flow.value.has_value()));
     if (scopes) {
       std::vector<std::string> seen;
-      for (const auto& [scope, where] : *scopes.value) {
+      for (std::size_t i = 0; i < scopes.value->size(); ++i) {
+        const auto& [scope, where] = (*scopes.value)[i];
+        const std::string element = fmt::format("{}.scopes[{}]", prefix, i);
         if (!syntax::valid_scope_token(scope)) {
-          report(where, join(prefix, "scopes"),
+          report(where, element,
                  scope.find(' ') != std::string::npos
                      ? fmt::format("\"{}\" holds several scopes; write one scope per array element", scope)
                      : fmt::format("\"{}\" is not a scope (RFC 6749 §3.3: printable ASCII without spaces, '\"' "
                                    "or '\\')",
                                    scope),
-                 example_of("scopes"));
+                 scope_example(a, provider.value.has_value(), flow.value.has_value()));
         } else if (std::find(seen.begin(), seen.end(), scope) != seen.end()) {
-          report(where, join(prefix, "scopes"), fmt::format("\"{}\" is listed twice", scope), example_of("scopes"));
+          report(where, element, fmt::format("\"{}\" is listed twice", scope),
+                 scope_example(a, provider.value.has_value(), flow.value.has_value()));
         } else {
           seen.push_back(scope);
         }

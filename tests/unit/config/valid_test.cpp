@@ -321,7 +321,8 @@ name = "a"
 provider = "outlook"
 flow = "device_code"
 client_id = "11111111-2222-3333-4444-555555555555"
-renew_margin = )" + value + "\n");
+renew_margin = )" +
+                 value + "\n");
   };
   EXPECT_EQ(only_account(with("600")).renew_margin, 600s);
   EXPECT_EQ(only_account(with("1")).renew_margin, 1s);
