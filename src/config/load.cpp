@@ -908,7 +908,7 @@ class validator {
                  fmt::format("\"{}\" would let this account send as anyone; list addresses or \"*@domain\"", pattern),
                  example_of("allowed_senders"));
         } else if (!syntax::valid_sender_pattern(pattern)) {
-          report(where, element, fmt::format("\"{}\" is neither a mail address nor \"*@domain\"", pattern),
+          report(where, element, fmt::format("\"{}\" is neither a mail address nor \"*@domain\" (the only wildcard)", pattern),
                  example_of("allowed_senders"));
         } else {
           a.allowed_senders.push_back(pattern);

@@ -140,7 +140,8 @@ bool valid_mailbox(std::string_view address) noexcept {
 
 bool valid_sender_pattern(std::string_view pattern) noexcept {
   if (pattern.size() > 2 && pattern.substr(0, 2) == "*@") return valid_domain(pattern.substr(2));
-  return valid_mailbox(pattern);
+  // '*' is legal in a local part, but here it is almost surely a wildcard that is not supported.
+  return pattern.find('*') == std::string_view::npos && valid_mailbox(pattern);
 }
 
 std::optional<std::chrono::seconds> parse_duration(std::string_view text) noexcept {

@@ -28,7 +28,7 @@ std::optional<std::string_view> closest(std::string_view word, std::span<const s
 
 bool valid_domain(std::string_view domain) noexcept;    // "example.com", "localhost", "bücher.example"
 bool valid_mailbox(std::string_view address) noexcept;  // "alice@example.com" (dot-atom local part)
-// An allowed_senders entry: a mailbox or "*@domain".
+// An allowed_senders entry: a mailbox (without '*') or "*@domain".
 bool valid_sender_pattern(std::string_view pattern) noexcept;
 // Splits "local@domain" at the last '@'; empty parts when there is none.
 struct mailbox_parts {
