@@ -21,7 +21,8 @@
 //                         Without --cert: plain http (fine on loopback).
 //     --access-ttl S      access-token lifetime in seconds (default 300) for renewal tests.
 //     --refresh-ttl S     refresh-token lifetime (default 86400).  --device-ttl S  device code (600).
-//     --client-secret X   the secret of the two secret clients (default below).
+//     --client-secret X   the secret of the two secret clients (default
+//                         oauthmail-test-client-secret-7c1f).
 //     --client-jwks FILE  public JWKS ({"keys":[...]}) of the private_key_jwt client; without it
 //                         that client is not registered.
 //     --state-dir D       keep the signing keys and every grant/token in D (JSON files), so that a
@@ -44,7 +45,11 @@
 //   e.g. client_credentials: grant_type=client_credentials&scope=SMTP.SendAsApp
 //        device: POST /device/auth client_id=oauthmail-public&scope=SMTP.Send offline_access
 //   Refresh tokens are issued to oauthmail-public for every code/device grant (whether or not
-//   offline_access survived oidc-provider's prompt=consent rule).
+//   offline_access survived oidc-provider's prompt=consent rule). oidc-provider's own rules hold:
+//   replaying a used device code or authorization code, or reusing a rotated refresh token, revokes
+//   the whole grant (every token from it answers invalid_grant afterwards); JWT access tokens
+//   cannot be introspected (refresh tokens can); revocation (RFC 7009) answers 200 for any token.
+//   The device flow has no slow_down: polling faster than `interval` is not punished.
 //   Endpoints: discovery at ISSUER/.well-known/openid-configuration (token /token, device
 //   /device/auth, revocation /token/revocation, introspection /token/introspection, jwks /jwks).
 //   Test routes (not OAuth; answer JSON):
@@ -61,7 +66,8 @@
 //   "TOKEN_ERROR grant=<grant_type> error=<code>", "REVOKED", "DEVICE_APPROVED", "DEVICE_DENIED",
 //   "LISTENING <issuer>". oidc-provider's own WARNING/NOTICE lines about its defaults also appear.
 //   Stop it by PID (SIGTERM); start it again on the same port with the same --state-dir to bring
-//   it back.
+//   it back. From C++: the `oidc_peer` class in tests/integration/oidc_provider_test.cpp (free port,
+//   retries, ready file, https with the test PKI, stop()/start()) shows the whole pattern.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -97,6 +103,7 @@ const port = Number(opt.port);
 if (!Number.isInteger(port) || port <= 0 || port > 65535) die(2, '--port is required (1-65535)');
 if (!opt['ready-file']) die(2, '--ready-file is required');
 if (Boolean(opt.cert) !== Boolean(opt.key)) die(2, '--cert and --key go together');
+if (opt.cert && !opt.ca) die(2, '--cert needs --ca (the /test/ drivers call the provider over https)');
 const seconds = (name) => {
   const v = Number(opt[name]);
   if (!Number.isInteger(v) || v <= 0) die(2, `--${name} must be a positive number of seconds`);
