@@ -14,7 +14,9 @@
 #include <limits>
 
 #include "cli/exit_status.hpp"
+#include "cli/session.hpp"
 #include "net/smtp_connection.hpp"
+#include "oauth/presets.hpp"
 #include "secrets/reference.hpp"
 
 namespace oauthmail::cli {
@@ -140,8 +142,15 @@ send_command::send_command(CLI::App& app) {
   cmd_->add_option("--server", server_,
                    "SMTP server: HOST, HOST:PORT or [IPv6]:PORT (default port: 465 with "
                    "--tls implicit, else 587)")
-      ->type_name("HOST[:PORT]")
-      ->required();
+      ->type_name("HOST[:PORT]");
+  cmd_->add_option("--account", account_,
+                   "send with a configured account (server, TLS and an OAuth2 token managed by oauthmail); "
+                   "default when --server is not given: the account allowed to send as --from")
+      ->type_name("NAME");
+  cmd_->add_option("--config", config_path_,
+                   "configuration file for --account (default: $OAUTHMAIL_CONFIG, then "
+                   "$XDG_CONFIG_HOME/oauthmail/config.toml, then /etc/oauthmail/config.toml)")
+      ->type_name("FILE");
   cmd_->add_option("--tls", tls_,
                    "starttls (port 587), implicit (port 465) or none (test servers only); default: implicit for "
                    "port 465, else starttls")
@@ -179,11 +188,6 @@ send_command::send_command(CLI::App& app) {
 }
 
 int send_command::run() {
-  auto server = parse_server(server_);
-  if (!server) {
-    print_error(server.error().message());
-    return EX_USAGE;
-  }
   for (const auto& [option, value] :
        {std::pair<std::string_view, std::string_view>{"--from", from_}, {"--user", user_}, {"--ehlo", ehlo_}}) {
     if (auto why = check_plain_argument(option, value)) {
@@ -196,6 +200,12 @@ int send_command::run() {
       print_error(*why);
       return EX_USAGE;
     }
+  }
+  if (!account_.empty() || server_.empty()) return run_with_account();
+  auto server = parse_server(server_);
+  if (!server) {
+    print_error(server.error().message());
+    return EX_USAGE;
   }
   if (!user_.empty() && !bearer_ && !password_) {
     print_error("--user needs credentials: add --bearer SECRET (an OAuth2 access token) or --password SECRET.");
@@ -218,21 +228,8 @@ int send_command::run() {
                         : tls == "none"   ? smtp::tls_mode::none
                                           : smtp::tls_mode::starttls;
   options.port = server->port.value_or(options.session.tls == smtp::tls_mode::implicit ? 465 : 587);
-  if (options.port == 465 && options.session.tls == smtp::tls_mode::starttls) {
-    spdlog::warn(
-        "port 465 normally expects TLS from the first byte (--tls implicit); with --tls starttls the "
-        "server may never send a greeting");
-  }
   options.tls.ca_file = ca_file_;
-  options.tls.skip_verify = tls_skip_verify_;
-  options.session.allow_plaintext_auth = allow_plaintext_auth_;
-  options.session.ehlo_domain = ehlo_.empty() ? default_ehlo_name() : ehlo_;
-  options.session.pipelining = !no_pipelining_;
-  if (connect_timeout_) options.connect_timeout = std::chrono::seconds(*connect_timeout_);
-  if (reply_timeout_) {
-    const std::chrono::milliseconds t = std::chrono::seconds(*reply_timeout_);
-    options.session.limits = {t, t, t, t, t, t, t};
-  }
+  apply_common_options(options);
 
   if (!auth_.empty()) {
     const auto m = sasl::parse_mechanism(auth_);
@@ -292,15 +289,152 @@ int send_command::run() {
     print_error("The message on stdin is empty. Pipe a complete RFC 5322 message (headers, blank line, body).");
     return EX_DATAERR;
   }
+  auto results = net::send_messages(std::move(options), one_message(std::move(*message)));
+  return report(results);
+}
 
+void send_command::apply_common_options(net::connection_options& options) const {
+  if (options.port == 465 && options.session.tls == smtp::tls_mode::starttls) {
+    spdlog::warn(
+        "port 465 normally expects TLS from the first byte (--tls implicit); with --tls starttls the "
+        "server may never send a greeting");
+  }
+  if (tls_skip_verify_) options.tls.skip_verify = true;
+  options.session.allow_plaintext_auth = allow_plaintext_auth_;
+  options.session.ehlo_domain = ehlo_.empty() ? default_ehlo_name() : ehlo_;
+  options.session.pipelining = !no_pipelining_;
+  if (connect_timeout_) options.connect_timeout = std::chrono::seconds(*connect_timeout_);
+  if (reply_timeout_) {
+    const std::chrono::milliseconds t = std::chrono::seconds(*reply_timeout_);
+    options.session.limits = {t, t, t, t, t, t, t};
+  }
+}
+
+std::vector<smtp::outgoing_message> send_command::one_message(std::string content) const {
   smtp::outgoing_message out;
   out.env.mail_from = from_;
   out.env.rcpt_to = to_;
-  out.body = std::make_unique<smtp::string_body>(std::move(*message));
+  out.body = std::make_unique<smtp::string_body>(std::move(content));
   std::vector<smtp::outgoing_message> batch;
   batch.push_back(std::move(out));
+  return batch;
+}
 
-  auto results = net::send_messages(std::move(options), std::move(batch));
+// Account mode: the account's server and TLS settings (command-line options override them) and an
+// access token from the token manager; a token the server refuses is dropped, renewed once and the
+// message sent once more.
+int send_command::run_with_account() {
+  if (bearer_ || password_ || !user_.empty() || !auth_.empty()) {
+    print_error(
+        "--bearer, --password, --user and --auth are for sending without an account; with --account "
+        "(or without --server) the account's own credentials are used.");
+    return EX_USAGE;
+  }
+  auto cfg = load_configuration(config_path_);
+  if (!cfg) {
+    if (server_.empty()) print_error("Give --server (and credentials), or configure an account for " + from_ + ".");
+    return EX_CONFIG;
+  }
+  const config::account* account = nullptr;
+  if (!account_.empty()) {
+    account = cfg->find(account_);
+    if (!account) {
+      print_error("There is no account \"" + account_ + "\" in " + cfg->path + ".");
+      return EX_USAGE;
+    }
+  } else {
+    account = cfg->for_sender(from_);
+    if (!account && cfg->default_account) account = cfg->find(*cfg->default_account);
+    if (!account) {
+      print_error("No account in " + cfg->path + " may send as " + from_ +
+                  ". Add it to an account's allowed_senders, or choose one with --account.");
+      return EX_CONFIG;
+    }
+  }
+  if (!account->may_send_as(from_)) {
+    print_error("Account " + account->name + " may not send as " + from_ + " (it sends as " + account->user +
+                "; add the address to its allowed_senders if the mailbox may send as it).");
+    return EX_CONFIG;
+  }
+  auto endpoints = oauth::resolve_provider(*account);
+  if (!endpoints) {
+    print_error(endpoints.error().message());
+    return EX_CONFIG;
+  }
+  for (const auto& w : endpoints->warnings) spdlog::warn("{}", w);
+
+  net::connection_options options;
+  options.host = account->smtp.host.value_or(endpoints->smtp.host);
+  options.port = account->smtp.port.value_or(endpoints->smtp.port);
+  const auto tls = account->smtp.tls.value_or(endpoints->smtp.tls);
+  options.session.tls = tls == config::tls_setting::implicit ? smtp::tls_mode::implicit
+                        : tls == config::tls_setting::none   ? smtp::tls_mode::none
+                                                             : smtp::tls_mode::starttls;
+  if (!server_.empty()) {
+    auto server = parse_server(server_);
+    if (!server) {
+      print_error(server.error().message());
+      return EX_USAGE;
+    }
+    options.host = server->host;
+    if (server->port) options.port = *server->port;
+  }
+  if (!tls_.empty()) {
+    options.session.tls = tls_ == "implicit" ? smtp::tls_mode::implicit
+                          : tls_ == "none"   ? smtp::tls_mode::none
+                                             : smtp::tls_mode::starttls;
+  }
+  options.tls.ca_file = ca_file_ ? ca_file_ : account->smtp.ca_file;
+  options.tls.skip_verify = account->smtp.tls_skip_verify;
+  apply_common_options(options);
+  const auto mech = account->smtp.mechanism != config::mechanism_setting::automatic ? account->smtp.mechanism
+                                                                                    : endpoints->smtp.mechanism;
+  if (mech == config::mechanism_setting::xoauth2) options.session.mechanism = sasl::mechanism::xoauth2;
+  if (mech == config::mechanism_setting::oauthbearer) options.session.mechanism = sasl::mechanism::oauthbearer;
+  if (options.session.tls == smtp::tls_mode::none && !allow_plaintext_auth_) {
+    print_error("Refusing to send the token without TLS (tls = \"none\"). Use starttls or implicit.");
+    return EX_CONFIG;
+  }
+
+  auto message = read_stdin();
+  if (!message) {
+    print_error(message.error().message());
+    return message.error().code() == core::errc::limit_exceeded ? EX_DATAERR : EX_IOERR;
+  }
+  if (message->empty()) {
+    print_error("The message on stdin is empty. Pipe a complete RFC 5322 message (headers, blank line, body).");
+    return EX_DATAERR;
+  }
+
+  auto tokens = make_token_service(*cfg);
+  core::result<std::vector<smtp::message_result>> results = core::error();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto token = tokens->access_token(*account);
+    if (!token) {
+      print_error(token.error().message());
+      return token.error().classification() == core::failure_class::transient ? EX_TEMPFAIL : EX_NOPERM;
+    }
+    auto attempt_options = options;
+    sasl::credentials creds;
+    creds.user = account->user;
+    creds.secret = token->access_token;
+    creds.host = options.host;
+    creds.port = options.port;
+    attempt_options.session.credentials = std::move(creds);
+    attempt_options.session.credential_kind = sasl::credential_kind::bearer_token;
+    results = net::send_messages(std::move(attempt_options), one_message(*message));
+    if (!results && results.error().classification() == core::failure_class::token_rejected && attempt == 0) {
+      // Renew once and retry once; never loop.
+      spdlog::warn("the server refused the token of account {}; renewing it and trying once more", account->name);
+      tokens->invalidate(*account, token->access_token);
+      continue;
+    }
+    break;
+  }
+  return report(results);
+}
+
+int send_command::report(const core::result<std::vector<smtp::message_result>>& results) const {
   if (!results) {
     print_error(results.error().message());
     return exit_status_for(results.error());

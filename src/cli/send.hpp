@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/result.hpp"
+#include "net/smtp_connection.hpp"
+
 namespace oauthmail::cli {
 
 class send_command {
@@ -16,8 +19,15 @@ class send_command {
   int run();
 
  private:
+  int run_with_account();
+  void apply_common_options(net::connection_options& options) const;
+  std::vector<smtp::outgoing_message> one_message(std::string content) const;
+  int report(const core::result<std::vector<smtp::message_result>>& results) const;
+
   CLI::App* cmd_ = nullptr;
   std::string server_;
+  std::string account_;
+  std::optional<std::string> config_path_;
   std::string tls_;  // empty: implicit for port 465, else starttls
   std::optional<std::string> ca_file_;
   bool tls_skip_verify_ = false;

@@ -1,0 +1,33 @@
+// `oauthmail account list|status|login|logout` and `oauthmail token show|refresh` (CLI11
+// subcommands), all with --config FILE and --json.
+// Must not: print a token, except `token show --reveal`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+namespace oauthmail::cli {
+
+class account_command {
+ public:
+  explicit account_command(CLI::App& app);
+  bool chosen() const;
+  int run();
+
+ private:
+  CLI::App* cmd_ = nullptr;
+  CLI::App* token_ = nullptr;
+  CLI::App* list_ = nullptr;
+  CLI::App* status_ = nullptr;
+  CLI::App* login_ = nullptr;
+  CLI::App* logout_ = nullptr;
+  CLI::App* show_ = nullptr;
+  CLI::App* refresh_ = nullptr;
+  std::optional<std::string> config_path_;
+  std::string name_;
+  bool json_ = false;
+  bool reveal_ = false;
+};
+
+}  // namespace oauthmail::cli

@@ -1,0 +1,560 @@
+#include "net/token_service.hpp"
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "oauth/device_flow.hpp"
+#include "oauth/form.hpp"
+#include "oauth/grants.hpp"
+#include "oauth/pkce.hpp"
+#include "oauth/presets.hpp"
+#include "oauth/random.hpp"
+#include "oauth/renewal.hpp"
+#include "oauth/responses.hpp"
+#include "oauth/token_codec.hpp"
+#include "secrets/encrypted_store.hpp"
+#include "secrets/reference.hpp"
+
+namespace oauthmail::net {
+
+using core::failure_class;
+using oauth::wall_clock;
+
+namespace {
+
+core::error service_error(std::string message, failure_class cls) {
+  return {core::make_error_code(core::errc::invalid_argument), std::move(message), cls};
+}
+
+// A configured secret's value: the reference resolved now, or the inline value.
+core::result<core::secret<std::string>> resolve_setting(const config::secret_setting& s, std::string_view what) {
+  if (s.inline_value) return *s.inline_value;
+  if (s.reference.empty()) {
+    return service_error(std::string(what) + " is not configured.", failure_class::needs_human);
+  }
+  auto r = secrets::resolve(s.reference);
+  if (!r) return r.error();
+  return std::move(r->value);
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string entry_key(const config::account& a, const oauth::provider_endpoints& e) {
+  return "token:" + a.name + ":" + join(e.scopes, " ");
+}
+std::string attention_key(const config::account& a) { return "attention:" + a.name; }
+
+long long to_unix(wall_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string default_cache_path() {
+  if (geteuid() == 0) return "/var/lib/oauthmail/tokens";
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state) {
+    return std::string(state) + "/oauthmail/tokens";
+  }
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.local/state/oauthmail/tokens";
+  return "oauthmail-tokens";
+}
+
+struct token_service::impl {
+  explicit impl(token_service_options o) : opts(std::move(o)), random(oauth::system_random()) {}
+
+  struct account_state {
+    std::mutex mutex;  // single-flight: one renewal per account at a time in this process
+    std::optional<oauth::token_set> cached;
+    std::string cached_key;
+  };
+
+  token_service_options opts;
+  oauth::random_source random;
+  std::mutex states_mutex;
+  std::map<std::string, std::unique_ptr<account_state>> states;
+  std::mutex store_mutex;
+  std::optional<secrets::encrypted_store> store;
+  std::atomic<std::size_t> requests{0};
+
+  account_state& state_for(const std::string& name) {
+    std::lock_guard g(states_mutex);
+    auto& p = states[name];
+    if (!p) p = std::make_unique<account_state>();
+    return *p;
+  }
+
+  core::result<secrets::encrypted_store*> open_store() {
+    std::lock_guard g(store_mutex);
+    if (store) return &*store;
+    core::secret<std::string> key;
+    if (!opts.key.empty()) {
+      auto configured = resolve_setting(opts.key, "token_cache.key");
+      if (!configured) return configured.error();
+      if (configured->expose().size() == 32) {
+        key = std::move(*configured);
+      } else {
+        // A passphrase or encoded key: derive the AES-256 key from it.
+        std::string digest(SHA256_DIGEST_LENGTH, '\0');
+        SHA256(reinterpret_cast<const unsigned char*>(configured->expose().data()), configured->expose().size(),
+               reinterpret_cast<unsigned char*>(digest.data()));
+        key = core::secret<std::string>(std::move(digest));
+      }
+    } else {
+      const std::string key_path = opts.key_file.value_or(opts.cache_path + ".key");
+      auto k = secrets::load_or_create_key_file(key_path);
+      if (!k) return k.error();
+      key = std::move(*k);
+    }
+    store.emplace(opts.cache_path, std::move(key));
+    return &*store;
+  }
+
+  // Sends one request, counting it. Transport failures are errors; any HTTP answer is a value.
+  core::result<oauth::http_response> send(const oauth::http_request& request) {
+    ++requests;
+    return perform(request, opts.http);
+  }
+
+  core::result<oauth::provider_endpoints> endpoints_for(const config::account& account) {
+    auto e = oauth::resolve_provider(account);
+    if (!e) return e.error();
+    if (e->needs_discovery) {
+      // RFC 8414 first, then OpenID Connect discovery.
+      for (auto doc :
+           {oauth::discovery_document::oauth_authorization_server, oauth::discovery_document::openid_configuration}) {
+        auto req = oauth::discovery_request(e->issuer, doc);
+        if (!req) return req.error();
+        auto resp = send(*req);
+        if (!resp) return resp.error();
+        if (resp->status / 100 != 2) continue;
+        auto meta = oauth::parse_discovery(*resp, e->issuer);
+        if (!meta) return meta.error();
+        if (auto ok = oauth::apply_discovery(*e, *meta); !ok) return ok.error();
+        return e;
+      }
+      return service_error("Discovery failed for issuer " + e->issuer +
+                               ": neither /.well-known/oauth-authorization-server nor "
+                               "/.well-known/openid-configuration answered. Set token_endpoint explicitly.",
+                           failure_class::needs_human);
+    }
+    return e;
+  }
+
+  // The client authentication an account uses at the token endpoint.
+  core::result<oauth::client_auth> client_auth_for(const config::account& account) {
+    if (!account.client_certificate.empty() || !account.client_private_key.empty()) {
+      auto key = resolve_setting(account.client_private_key, "client_private_key");
+      if (!key) return key.error();
+      auto cert = resolve_setting(account.client_certificate, "client_certificate");
+      if (!cert) return cert.error();
+      return oauth::certificate_client(account.client_id, *key, cert->expose(), opts.now());
+    }
+    if (!account.client_secret.empty()) {
+      auto secret = resolve_setting(account.client_secret, "client_secret");
+      if (!secret) return secret.error();
+      return oauth::secret_client(account.client_id, std::move(*secret));
+    }
+    return oauth::public_client(account.client_id);
+  }
+
+  oauth::diagnosis_context context_for(const config::account& account) const {
+    oauth::diagnosis_context c;
+    c.account = account.name;
+    c.provider = account.provider;
+    c.flow = account.flow;
+    return c;
+  }
+
+  // Builds the renewal request: a new grant for app-only flows, the refresh grant for delegated ones.
+  core::result<oauth::http_request> renewal_request(const config::account& account, const oauth::provider_endpoints& e,
+                                                    const std::optional<oauth::token_set>& stored,
+                                                    oauth::diagnosis_context& ctx) {
+    const oauth::request_context rc{opts.now(), random};
+    switch (account.flow) {
+      case config::flow_kind::client_credentials: {
+        auto auth = client_auth_for(account);
+        if (!auth) return auth.error();
+        return oauth::client_credentials_request(e.token_endpoint, *auth, e.scopes, rc);
+      }
+      case config::flow_kind::service_account: {
+        auto json = resolve_setting(account.service_account_key, "service_account_key");
+        if (!json) return json.error();
+        auto key = oauth::parse_service_account_json(*json);
+        if (!key) return key.error();
+        const std::string endpoint = !e.token_endpoint.empty() ? e.token_endpoint : key->token_uri;
+        return oauth::jwt_bearer_request(endpoint, *key, account.user, e.scopes, rc);
+      }
+      case config::flow_kind::device_code:
+      case config::flow_kind::authorization_code: {
+        if (!stored || !stored->refresh_token) {
+          return service_error("Account " + account.name +
+                                   " has no sign-in yet (no refresh token). Run `oauthmail account login " +
+                                   account.name + "` once.",
+                               failure_class::needs_human);
+        }
+        auto auth = client_auth_for(account);
+        if (!auth) return auth.error();
+        ctx.sent_secrets.push_back(&*stored->refresh_token);
+        const std::vector<std::string> none;
+        return oauth::refresh_token_request(e.token_endpoint, *auth, *stored->refresh_token,
+                                            e.refresh_sends_scope ? e.scopes : none, rc);
+      }
+    }
+    return service_error("unknown flow", failure_class::bug);
+  }
+
+  // Runs a token request with retries for transient failures (backoff with jitter, Retry-After),
+  // within the retry budget. Errors that need a person are returned at once.
+  core::result<oauth::token_set> run_grant(const std::function<core::result<oauth::http_request>()>& build,
+                                           const std::vector<std::string>& scopes,
+                                           const oauth::diagnosis_context& ctx) {
+    const auto deadline = std::chrono::steady_clock::now() + opts.retry_budget;
+    for (unsigned attempt = 0;; ++attempt) {
+      auto request = build();
+      if (!request) return request.error();
+      auto response = send(*request);
+      core::error failure;
+      std::optional<std::chrono::seconds> retry_after;
+      if (!response) {
+        failure = response.error();
+      } else {
+        auto outcome = oauth::evaluate_token_response(*response, opts.now(), scopes, ctx);
+        if (outcome.ok()) return std::move(*outcome.tokens);
+        failure = outcome.to_error();
+        if (outcome.error) retry_after = outcome.error->retry_after;
+      }
+      if (failure.classification() != failure_class::transient) return failure;
+      const auto delay = oauth::backoff_delay(attempt, random, retry_after);
+      if (std::chrono::steady_clock::now() + delay > deadline) return failure;
+      spdlog::warn("token request failed ({}); retrying in {} ms", failure.message(), delay.count());
+      std::this_thread::sleep_for(delay);
+    }
+  }
+
+  void remember_attention(secrets::store_entries& entries, const config::account& account, const core::error& e) {
+    boost::json::object o;
+    o["message"] = e.message();
+    o["class"] = std::string(core::to_string(e.classification()));
+    o["since"] = to_unix(opts.now());
+    entries[attention_key(account)] = core::secret<std::string>(boost::json::serialize(o));
+  }
+
+  core::result<oauth::token_set> access_token(const config::account& account) {
+    auto e = endpoints_for(account);
+    if (!e) return e.error();
+    const std::string key = entry_key(account, *e);
+    auto& st = state_for(account.name);
+    std::lock_guard single_flight(st.mutex);
+    if (st.cached && st.cached_key == key && !oauth::needs_renewal(*st.cached, opts.now(), account.renew_margin)) {
+      return *st.cached;
+    }
+    auto s = open_store();
+    if (!s) return s.error();
+    auto lock = (*s)->lock_exclusive(opts.lock_timeout);
+    if (!lock) return lock.error();
+    auto entries = (*s)->load();
+    if (!entries) return entries.error();
+    std::optional<oauth::token_set> stored;
+    if (auto it = entries->find(key); it != entries->end()) {
+      if (auto decoded = oauth::decode_token_set(it->second)) stored = std::move(*decoded);
+    }
+    if (stored && !oauth::needs_renewal(*stored, opts.now(), account.renew_margin)) {
+      // Another process (or an earlier run) renewed it already.
+      st.cached = stored;
+      st.cached_key = key;
+      return *stored;
+    }
+    auto ctx = context_for(account);
+    auto fresh = run_grant([&] { return renewal_request(account, *e, stored, ctx); }, e->scopes, ctx);
+    if (!fresh) {
+      if (fresh.error().classification() == failure_class::needs_human) {
+        remember_attention(*entries, account, fresh.error());
+        if (auto saved = (*s)->save(*entries); !saved) spdlog::warn("{}", saved.error().message());
+      }
+      return fresh.error();
+    }
+    // Microsoft rotates refresh tokens; others may answer without one: keep the one we have.
+    if (!fresh->refresh_token && stored && stored->refresh_token) fresh->refresh_token = stored->refresh_token;
+    (*entries)[key] = oauth::encode_token_set(*fresh);
+    entries->erase(attention_key(account));
+    if (auto saved = (*s)->save(*entries); !saved) {
+      // The new token works; but a rotated refresh token that is not saved may be lost.
+      spdlog::error("could not save the renewed token of account {}: {}", account.name, saved.error().message());
+    }
+    st.cached = *fresh;
+    st.cached_key = key;
+    return std::move(*fresh);
+  }
+
+  void invalidate(const config::account& account, const core::secret<std::string>& refused) {
+    auto& st = state_for(account.name);
+    std::lock_guard g(st.mutex);
+    if (st.cached && st.cached->access_token.expose() == refused.expose()) st.cached.reset();
+    auto s = open_store();
+    if (!s) return;
+    auto lock = (*s)->lock_exclusive(opts.lock_timeout);
+    if (!lock) return;
+    auto entries = (*s)->load();
+    if (!entries) return;
+    bool changed = false;
+    for (auto& [k, v] : *entries) {
+      if (k.rfind("token:" + account.name + ":", 0) != 0) continue;
+      auto t = oauth::decode_token_set(v);
+      if (t && t->access_token.expose() == refused.expose()) {
+        t->expires_at = opts.now();  // keeps the refresh token; forces a renewal
+        v = oauth::encode_token_set(*t);
+        changed = true;
+      }
+    }
+    if (changed) (void)(*s)->save(*entries);
+  }
+
+  core::result<oauth::token_set> store_login_result(const config::account& account, const oauth::provider_endpoints& e,
+                                                    oauth::token_set tokens) {
+    auto s = open_store();
+    if (!s) return s.error();
+    auto lock = (*s)->lock_exclusive(opts.lock_timeout);
+    if (!lock) return lock.error();
+    auto entries = (*s)->load();
+    if (!entries) return entries.error();
+    (*entries)[entry_key(account, e)] = oauth::encode_token_set(tokens);
+    entries->erase(attention_key(account));
+    if (auto saved = (*s)->save(*entries); !saved) return saved.error();
+    auto& st = state_for(account.name);
+    std::lock_guard g(st.mutex);
+    st.cached = tokens;
+    st.cached_key = entry_key(account, e);
+    return tokens;
+  }
+
+  core::result<oauth::token_set> login_device(const config::account& account, const oauth::provider_endpoints& e,
+                                              const login_prompt& prompt) {
+    if (e.device_authorization_endpoint.empty()) {
+      return service_error("The provider of account " + account.name + " has no device authorization endpoint.",
+                           failure_class::needs_human);
+    }
+    auto req = oauth::device_authorization_request(e.device_authorization_endpoint, account.client_id, e.scopes);
+    if (!req) return req.error();
+    auto resp = send(*req);
+    if (!resp) return resp.error();
+    auto ctx = context_for(account);
+    auto authorization = oauth::parse_device_authorization(*resp, ctx);
+    if (!authorization) return authorization.error();
+    if (prompt.show_device_code) {
+      prompt.show_device_code(authorization->verification_uri, authorization->user_code, authorization->instructions());
+    }
+    auto auth = client_auth_for(account);
+    if (!auth) return auth.error();
+    oauth::device_poller poller(*authorization, opts.now(), e.scopes, ctx);
+    for (;;) {
+      auto next = poller.next(opts.now());
+      if (auto* wait = std::get_if<oauth::device_poller::wait_until>(&next)) {
+        const auto delay = wait->when - opts.now();
+        if (delay > wall_clock::duration::zero()) std::this_thread::sleep_for(delay);
+        continue;
+      }
+      if (std::holds_alternative<oauth::device_poller::poll>(next)) {
+        auto poll = oauth::device_token_request(e.token_endpoint, *auth, poller.authorization().device_code,
+                                                {opts.now(), random});
+        if (!poll) return poll.error();
+        auto answer = send(*poll);
+        if (!answer) {
+          poller.on_transport_failure(opts.now());
+        } else {
+          poller.on_poll_response(*answer, opts.now());
+        }
+        continue;
+      }
+      if (auto* done = std::get_if<oauth::device_poller::done>(&next)) {
+        return store_login_result(account, e, std::move(done->tokens));
+      }
+      return std::get<oauth::device_poller::failed>(next).to_error();
+    }
+  }
+
+  core::result<oauth::token_set> login_paste(const config::account& account, const oauth::provider_endpoints& e,
+                                             const login_prompt& prompt) {
+    if (e.authorization_endpoint.empty()) {
+      return service_error("The provider of account " + account.name + " has no authorization endpoint.",
+                           failure_class::needs_human);
+    }
+    const auto pkce = oauth::make_pkce(random);
+    const std::string state = oauth::make_state(random);
+    const std::string redirect = oauth::loopback_redirect_uri(e.loopback_host, 0);
+    oauth::authorize_params p;
+    p.authorization_endpoint = e.authorization_endpoint;
+    p.client_id = account.client_id;
+    p.redirect_uri = redirect;
+    p.scopes = e.scopes;
+    p.state = state;
+    p.code_challenge = pkce.challenge;
+    p.login_hint = account.user;
+    if (account.provider == config::provider_kind::google) {
+      p.extra = {{"access_type", "offline"}, {"prompt", "consent"}};
+    }
+    auto url = oauth::authorize_url(p);
+    if (!url) return url.error();
+    if (prompt.show_authorize_url) prompt.show_authorize_url(*url);
+    if (!prompt.read_pasted_redirect) {
+      return service_error("No way to read the redirected URL.", failure_class::bug);
+    }
+    const auto pasted = prompt.read_pasted_redirect();
+    if (!pasted) return service_error("Sign-in cancelled.", failure_class::needs_human);
+    auto result = oauth::parse_redirect(*pasted, state);
+    if (!result) return result.error();
+    auto auth = client_auth_for(account);
+    if (!auth) return auth.error();
+    auto ctx = context_for(account);
+    ctx.sent_secrets.push_back(&result->code);
+    auto tokens = run_grant(
+        [&] {
+          return oauth::authorization_code_request(e.token_endpoint, *auth, result->code, redirect, pkce.verifier,
+                                                   {opts.now(), random});
+        },
+        e.scopes, ctx);
+    if (!tokens) return tokens.error();
+    return store_login_result(account, e, std::move(*tokens));
+  }
+};
+
+token_service::token_service(token_service_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
+token_service::~token_service() = default;
+
+core::result<oauth::token_set> token_service::access_token(const config::account& account) {
+  return impl_->access_token(account);
+}
+
+void token_service::invalidate(const config::account& account, const core::secret<std::string>& refused) {
+  impl_->invalidate(account, refused);
+}
+
+core::result<oauth::token_set> token_service::login(const config::account& account, const login_prompt& prompt) {
+  auto e = impl_->endpoints_for(account);
+  if (!e) return e.error();
+  switch (account.flow) {
+    case config::flow_kind::device_code:
+      return impl_->login_device(account, *e, prompt);
+    case config::flow_kind::authorization_code:
+      return impl_->login_paste(account, *e, prompt);
+    case config::flow_kind::client_credentials:
+    case config::flow_kind::service_account: {
+      auto ctx = impl_->context_for(account);
+      auto tokens =
+          impl_->run_grant([&] { return impl_->renewal_request(account, *e, std::nullopt, ctx); }, e->scopes, ctx);
+      if (!tokens) return tokens.error();
+      return impl_->store_login_result(account, *e, std::move(*tokens));
+    }
+  }
+  return service_error("unknown flow", failure_class::bug);
+}
+
+core::result<void> token_service::logout(const config::account& account) {
+  auto e = impl_->endpoints_for(account);
+  if (!e) return e.error();
+  auto s = impl_->open_store();
+  if (!s) return s.error();
+  auto lock = (*s)->lock_exclusive(impl_->opts.lock_timeout);
+  if (!lock) return lock.error();
+  auto entries = (*s)->load();
+  if (!entries) return entries.error();
+  std::optional<oauth::token_set> stored;
+  for (auto it = entries->begin(); it != entries->end();) {
+    if (it->first.rfind("token:" + account.name + ":", 0) == 0 || it->first == attention_key(account)) {
+      if (!stored && it->first.rfind("token:", 0) == 0) {
+        if (auto t = oauth::decode_token_set(it->second)) stored = std::move(*t);
+      }
+      it = entries->erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (auto saved = (*s)->save(*entries); !saved) return saved.error();
+  {
+    auto& st = impl_->state_for(account.name);
+    std::lock_guard g(st.mutex);
+    st.cached.reset();
+  }
+  // RFC 7009: revoke the refresh token where the provider can.
+  if (stored && stored->refresh_token && !e->revocation_endpoint.empty()) {
+    auto auth = impl_->client_auth_for(account);
+    if (auth) {
+      oauth::form_builder form;
+      form.add("token", *stored->refresh_token).add("token_type_hint", "refresh_token");
+      if (auth->method == oauth::client_auth_method::none ||
+          auth->method == oauth::client_auth_method::client_secret_post) {
+        form.add("client_id", auth->client_id);
+      }
+      if (auth->method == oauth::client_auth_method::client_secret_post) form.add("client_secret", auth->client_secret);
+      oauth::http_request req;
+      req.url = e->revocation_endpoint;
+      req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+      if (auth->method == oauth::client_auth_method::client_secret_basic) {
+        req.headers.emplace_back("Authorization",
+                                 oauth::basic_authorization(auth->client_id, auth->client_secret).expose());
+        req.headers_secret = true;
+      }
+      req.body = form.take();
+      auto resp = impl_->send(req);
+      if (!resp || resp->status / 100 != 2) {
+        spdlog::warn(
+            "the local tokens of account {} are deleted, but revoking the refresh token at the provider "
+            "failed; it expires on its own",
+            account.name);
+      }
+    }
+  }
+  return {};
+}
+
+core::result<token_status> token_service::status(const config::account& account) {
+  auto e = oauth::resolve_provider(account);
+  token_status out;
+  out.account = account.name;
+  auto s = impl_->open_store();
+  if (!s) return s.error();
+  auto entries = (*s)->load();
+  if (!entries) return entries.error();
+  for (const auto& [k, v] : *entries) {
+    if (k.rfind("token:" + account.name + ":", 0) == 0 && (!e || k == entry_key(account, *e))) {
+      if (auto t = oauth::decode_token_set(v)) {
+        out.has_access_token = !t->access_token.empty();
+        out.has_refresh_token = t->refresh_token.has_value();
+        out.obtained_at = t->obtained_at;
+        out.expires_at = t->expires_at;
+        out.scopes = t->scopes;
+        out.last_renewal = t->obtained_at;
+      }
+    }
+    if (k == attention_key(account)) {
+      boost::system::error_code ec;
+      auto j = boost::json::parse(v.expose(), ec);
+      if (!ec && j.is_object()) {
+        const auto& o = j.as_object();
+        if (auto* m = o.if_contains("message"); m && m->is_string()) out.attention_cause = std::string(m->as_string());
+        if (auto* since = o.if_contains("since"); since && since->is_int64()) {
+          out.attention_since = wall_clock::time_point(std::chrono::seconds(since->as_int64()));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::size_t token_service::token_requests() const noexcept { return impl_->requests.load(); }
+
+}  // namespace oauthmail::net

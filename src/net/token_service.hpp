@@ -1,0 +1,106 @@
+// The token manager: obtains, caches, renews and protects OAuth2 access tokens for configured
+// accounts, so that mail never stops because a token expired.
+//  - One cached token per account and scope set, shared by every sender in the process; renewed
+//    ahead of expiry by the account's margin (default 10 min, never more than half the lifetime).
+//  - Single-flight: however many threads ask at once, one request goes to the provider (a mutex per
+//    account; the others wait and take the result).
+//  - Across processes on one host: an advisory lock around the encrypted cache file, so that CLI
+//    invocations and a daemon reuse one token and only one of them renews it.
+//  - Refresh tokens: the newest is always stored (Microsoft rotates them); the old one stays in the
+//    cache until the new one is durably saved, so a crash never loses it.
+//  - Failures: transient ones (network, 5xx, 429 + Retry-After) are retried with exponential
+//    backoff and jitter within a time budget; ones that need a person (invalid_grant, consent,
+//    invalid_client, AADSTS codes) mark the account "needs attention" with the cause and fix, and
+//    are not retried blindly.
+// Grants come from src/oauth (sans-I/O); HTTP from net::perform; the cache from
+// secrets::encrypted_store.
+// Must not: log or return a secret in an error; hold the cache lock while waiting for a person.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "core/result.hpp"
+#include "net/http_client.hpp"
+#include "oauth/token.hpp"
+
+namespace oauthmail::net {
+
+// What is known about an account's tokens, for `account status` and `token show`.
+struct token_status {
+  std::string account;
+  bool has_access_token = false;
+  bool has_refresh_token = false;
+  oauth::wall_clock::time_point obtained_at{};
+  oauth::wall_clock::time_point expires_at{};
+  std::vector<std::string> scopes;
+  std::optional<oauth::wall_clock::time_point> last_renewal;
+  // Set when the last renewal failed in a way a person must fix.
+  std::optional<std::string> attention_cause;
+  std::optional<std::string> attention_fix;
+  std::optional<oauth::wall_clock::time_point> attention_since;
+};
+
+// Talks to the person during an interactive sign-in (device code, authorization code).
+struct login_prompt {
+  // Device flow: show the URL and the code (and the provider's message, if any).
+  std::function<void(const std::string& verification_uri, const std::string& user_code, const std::string& message)>
+      show_device_code;
+  // Authorization code: show the URL to open; return the redirected URL the person pastes when
+  // `paste` mode is on (else the loopback listener receives it).
+  std::function<void(const std::string& authorize_url)> show_authorize_url;
+  std::function<std::optional<std::string>()> read_pasted_redirect;
+  bool paste = false;
+};
+
+struct token_service_options {
+  std::string cache_path;               // encrypted cache file
+  std::optional<std::string> key_file;  // key file to create/read when no key reference is configured
+  config::secret_setting key;           // token_cache.key (reference or inline), if configured
+  http_options http;
+  std::chrono::milliseconds lock_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds retry_budget{std::chrono::seconds(60)};  // transient failures: retry this long
+  // Clock (tests): wall-clock time.
+  std::function<oauth::wall_clock::time_point()> now = [] { return oauth::wall_clock::now(); };
+};
+
+class token_service {
+ public:
+  explicit token_service(token_service_options options);
+  ~token_service();
+  token_service(const token_service&) = delete;
+  token_service& operator=(const token_service&) = delete;
+
+  // A valid access token for the account, renewed when needed. Thread-safe.
+  core::result<oauth::token_set> access_token(const config::account& account);
+
+  // The SMTP server refused this token: forget it (here and in the cache) so that the next
+  // access_token() renews. Only drops the token if it is still the cached one.
+  void invalidate(const config::account& account, const core::secret<std::string>& refused);
+
+  // Runs the account's interactive flow (device code, authorization code), or a plain grant for
+  // non-interactive flows, and stores the result.
+  core::result<oauth::token_set> login(const config::account& account, const login_prompt& prompt);
+
+  // Deletes the account's tokens; revokes the refresh token where the provider has RFC 7009.
+  core::result<void> logout(const config::account& account);
+
+  core::result<token_status> status(const config::account& account);
+
+  // Number of token requests sent (for tests and metrics).
+  std::size_t token_requests() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Where the cache lives by default: $XDG_STATE_HOME/oauthmail/tokens (or ~/.local/state/...),
+// /var/lib/oauthmail/tokens when running as root.
+std::string default_cache_path();
+
+}  // namespace oauthmail::net
