@@ -112,6 +112,11 @@ bool account::may_send_as(std::string_view address) const {
   return false;
 }
 
+const source_location& account::location_of(std::string_view key) const {
+  const auto it = locations.find(key);
+  return it == locations.end() ? where : it->second;
+}
+
 const account* configuration::find(std::string_view name) const {
   for (const auto& a : accounts) {
     if (a.name == name) return &a;

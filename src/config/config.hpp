@@ -16,6 +16,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -91,7 +93,12 @@ struct account {
   std::chrono::seconds renew_margin{600};    // renew this long before expiry (capped at half the lifetime)
   bool keep_alive = false;                   // renew idle refresh tokens before they expire (90 days at Microsoft)
   smtp_settings smtp;
-  source_location where;
+  source_location where;  // the [[account]] header
+  // Where each key of the account was written: "scopes", "scopes[1]", "smtp.port", ... (for the
+  // messages of later checks, e.g. oauth::check_scopes()).
+  std::map<std::string, source_location, std::less<>> locations;
+  // The position of `key` (as in `locations`), else of the [[account]] header.
+  const source_location& location_of(std::string_view key) const;
 
   // True when `address` is `user` or matches allowed_senders (case-insensitive domain).
   bool may_send_as(std::string_view address) const;

@@ -722,6 +722,7 @@ class validator {
   bool check_account(toml::table& t, const std::string& prefix, account& a) {
     const std::size_t before = problems_.size();
     a.where = at(t.source());
+    record_locations(t, "", a);
     check_keys(t, prefix, account_keys, "account");
     const auto missing = [&](std::string_view key, std::string message) {
       report(a.where, join(prefix, key), std::move(message), example_of(key));
@@ -908,7 +909,8 @@ class validator {
                  fmt::format("\"{}\" would let this account send as anyone; list addresses or \"*@domain\"", pattern),
                  example_of("allowed_senders"));
         } else if (!syntax::valid_sender_pattern(pattern)) {
-          report(where, element, fmt::format("\"{}\" is neither a mail address nor \"*@domain\" (the only wildcard)", pattern),
+          report(where, element,
+                 fmt::format("\"{}\" is neither a mail address nor \"*@domain\" (the only wildcard)", pattern),
                  example_of("allowed_senders"));
         } else {
           a.allowed_senders.push_back(pattern);
@@ -1001,8 +1003,27 @@ class validator {
         check_smtp(*n->as_table(), join(prefix, "smtp"), a, provider.value.has_value());
       }
     }
+    if (provider && a.provider == provider_kind::generic && !has_smtp_host(t)) {
+      missing("smtp.host",
+              "missing smtp.host: provider \"generic\" has no default SMTP server; add an [account.smtp] table with "
+              "host (and port)");
+    }
 
     return problems_.size() == before;
+  }
+
+  // Every key's position, with array elements ("scopes[1]") and sub-tables ("smtp.port").
+  void record_locations(const toml::table& t, const std::string& prefix, account& a) {
+    for (auto&& [k, v] : t) {
+      const std::string key = join(prefix, k.str());
+      a.locations.emplace(key, at(v.source()));
+      if (const toml::array* arr = v.as_array()) {
+        for (std::size_t i = 0; i < arr->size(); ++i)
+          a.locations.emplace(fmt::format("{}[{}]", key, i), at((*arr)[i].source()));
+      } else if (const toml::table* sub = v.as_table(); sub != nullptr && prefix.empty()) {
+        record_locations(*sub, key, a);
+      }
+    }
   }
 
   void check_flow_for_provider(const account& a, const std::string& prefix, const source_location& where) {
@@ -1032,12 +1053,8 @@ class validator {
               "Google has no client-credentials grant for Gmail; for a machine without a user use flow "
               "\"service_account\" (domain-wide delegation)";
           example = R"(flow = "service_account")";
-        } else if (a.flow == flow_kind::device_code) {
-          why =
-              "Google's device flow does not allow the Gmail scope https://mail.google.com/; use "
-              "\"authorization_code\" (it has a paste mode for remote machines) or \"service_account\"";
-          example = R"(flow = "authorization_code")";
         }
+        // The device flow with the Gmail scope is probably refused: oauth::check_scopes() warns.
         break;
       case provider_kind::generic:
         if (a.flow == flow_kind::service_account) {
@@ -1048,6 +1065,11 @@ class validator {
         break;
     }
     if (!why.empty()) report(where, key, std::move(why), std::move(example));
+  }
+
+  static bool has_smtp_host(const toml::table& account_table) {
+    const toml::node* smtp = account_table.get("smtp");
+    return smtp != nullptr && smtp->is_table() && smtp->as_table()->contains("host");
   }
 
   void check_smtp(const toml::table& t, const std::string& prefix, account& a, bool provider_known) {
@@ -1106,6 +1128,10 @@ class validator {
       report(port_where, join(prefix, "port"),
              "Exchange Online (smtp.office365.com) does not accept implicit TLS on port 465; use 587 (STARTTLS)",
              "port = 587");
+    } else if (exchange && s.tls == tls_setting::implicit) {
+      report(tls.where, join(prefix, "tls"),
+             "Exchange Online documents SMTP submission on port 587 with STARTTLS only, not implicit TLS",
+             R"(tls = "starttls")");
     }
   }
 

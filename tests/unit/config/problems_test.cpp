@@ -276,7 +276,7 @@ TEST(Problems, GoogleAuthorizationCodeNeedsTheClientSecret) {
 TEST(Problems, GenericNeedsEndpoints) {
   const std::string base =
       "[[account]]\nname = \"g\"\nprovider = \"generic\"\nclient_id = \"x\"\n"
-      "user = \"a@example.org\"\n";
+      "user = \"a@example.org\"\nsmtp = { host = \"smtp.example.org\" }\n";
   only_problem(check(base + "flow = \"device_code\"\ndevice_authorization_endpoint = \"https://i/d\"\n"),
                "account[0].token_endpoint", "issuer");
   only_problem(check(base + "flow = \"authorization_code\"\ntoken_endpoint = \"https://i/t\"\n"),
@@ -286,6 +286,16 @@ TEST(Problems, GenericNeedsEndpoints) {
   const auto none = check(base + "flow = \"authorization_code\"\n");
   EXPECT_EQ(none.problems.size(), 2U) << all_problems(none);
   EXPECT_TRUE(check(base + "flow = \"device_code\"\nissuer = \"https://idp.example.org\"\n").config);
+}
+
+TEST(Problems, GenericNeedsAnSmtpServer) {
+  const std::string base =
+      "[[account]]\nname = \"g\"\nprovider = \"generic\"\nclient_id = \"x\"\nflow = \"device_code\"\n"
+      "user = \"a@example.org\"\nissuer = \"https://idp.example.org\"\n";
+  const problem p = only_problem(check(base), "account[0].smtp.host", "no default SMTP server");
+  EXPECT_EQ(p.where.line, 1);
+  only_problem(check(base + "[account.smtp]\nport = 587\n"), "account[0].smtp.host", "no default SMTP server");
+  EXPECT_TRUE(check(base + "[account.smtp]\nhost = \"smtp.example.org\"\n").config);
 }
 
 // ---- provider and flow ---------------------------------------------------------------------------
@@ -299,12 +309,14 @@ TEST(Problems, FlowsAProviderDoesNotHave) {
                "no app-only access");
   only_problem(with("google", "client_credentials", "client_secret = \"env:S\"\n"), "account[0].flow",
                "no client-credentials grant");
-  only_problem(with("google", "device_code"), "account[0].flow", "https://mail.google.com/");
+  // Probably refused by Google (its device flow does not list the Gmail scope): oauth::check_scopes()
+  // warns; the file itself is valid.
+  EXPECT_TRUE(with("google", "device_code").config);
   only_problem(with("microsoft", "service_account", "tenant = \"contoso.com\"\nservice_account_key = \"file:/k\"\n"),
                "account[0].flow", "service_account is Google's");
-  only_problem(
-      with("generic", "service_account", "issuer = \"https://i.example\"\nservice_account_key = \"file:/k\"\n"),
-      "account[0].flow", "JWT bearer");
+  only_problem(with("generic", "service_account",
+                    "issuer = \"https://i.example\"\nservice_account_key = \"file:/k\"\nsmtp = { host = \"h\" }\n"),
+               "account[0].flow", "JWT bearer");
 }
 
 TEST(Problems, TenantAndCloudMisuse) {
@@ -432,6 +444,7 @@ TEST(Problems, SmtpSettings) {
   only_problem(check(outlook("[account.smtp]\nmechanism = \"oauthbearer\"\n")), "account[0].smtp.mechanism",
                "only XOAUTH2");
   only_problem(check(m365_app("[account.smtp]\nport = 465\n")), "account[0].smtp.port", "port 465");
+  only_problem(check(m365_app("[account.smtp]\ntls = \"implicit\"\n")), "account[0].smtp.tls", "STARTTLS only");
   EXPECT_TRUE(
       check(m365_app("[account.smtp]\nhost = \"127.0.0.1\"\nport = 465\nmechanism = \"oauthbearer\"\n")).config);
 }

@@ -174,6 +174,7 @@ client_secret = "env:GENERIC_SECRET"
 token_endpoint = "https://idp.example.net/oauth2/token"
 user = "robot@example.net"
 scopes = ["smtp"]
+smtp = { host = "smtp.example.net" }
 
 [[account]]
 name = "generic-device"
@@ -184,6 +185,7 @@ token_endpoint = "https://idp.example.net/oauth2/token"
 device_authorization_endpoint = "https://idp.example.net/oauth2/device"
 revocation_endpoint = "https://idp.example.net/oauth2/revoke"
 user = "carol@example.net"
+smtp = { host = "smtp.example.net" }
 
 [[account]]
 name = "generic-code"
@@ -193,6 +195,7 @@ client_id = "oauthmail-desktop"
 token_endpoint = "http://127.0.0.1:8080/token"
 authorization_endpoint = "http://localhost:8080/auth"
 user = "dave@example.net"
+smtp = { host = "127.0.0.1", port = 2525 }
 
 [[account]]
 name = "generic-discovery"
@@ -201,6 +204,7 @@ flow = "authorization_code"
 client_id = "oauthmail"
 issuer = "https://idp.example.net"
 user = "erin@example.net"
+smtp = { host = "smtp.example.net" }
 )");
   ASSERT_TRUE(r.config) << all_problems(r);
   ASSERT_EQ(r.config->accounts.size(), 4U);
@@ -214,7 +218,13 @@ user = "erin@example.net"
   const auto& discovery = r.config->accounts[3];
   EXPECT_EQ(discovery.issuer, "https://idp.example.net");
   EXPECT_FALSE(discovery.token_endpoint);
-  EXPECT_EQ(discovery.where.line, 31);
+  EXPECT_EQ(discovery.where.line, 34);
+  EXPECT_EQ(discovery.location_of("issuer").line, 39);
+  EXPECT_EQ(discovery.location_of("issuer").column, 10);
+  EXPECT_EQ(discovery.location_of("smtp.host").line, 41);
+  EXPECT_EQ(discovery.location_of("no-such-key").line, 34);  // the header
+  EXPECT_EQ(cc.location_of("scopes[0]").line, 10);
+  EXPECT_EQ(cc.location_of("scopes[0]").column, 11);
 }
 
 TEST(ValidConfig, EndpointOverridesAreAcceptedForPresets) {
@@ -344,6 +354,7 @@ client_id = "x"
 client_secret = "ENV:SECRET"
 token_endpoint = "https://idp.example.org/token"
 user = "a@example.org"
+smtp = { host = "smtp.example.org" }
 )");
   EXPECT_EQ(only_account(r).client_secret.reference, "env:SECRET");
 }
