@@ -163,6 +163,7 @@ TEST_F(ConfigCheckTest, JsonForAValidFile) {
   EXPECT_EQ(doc.at("path").as_string(), path.string());
   EXPECT_TRUE(doc.at("valid").as_bool());
   EXPECT_TRUE(doc.at("problems").as_array().empty());
+  EXPECT_TRUE(doc.at("warnings").as_array().empty());
   const auto& accounts = doc.at("accounts").as_array();
   ASSERT_EQ(accounts.size(), 3U);
   const auto& alice = accounts[1].as_object();
@@ -265,6 +266,47 @@ user = "app@contoso.com"
     EXPECT_EQ(r.err.find("inline.client-secret"), std::string::npos) << show(r);
   }
   EXPECT_FALSE(fs::exists(marker)) << "config check ran a cmd: secret reference";
+}
+
+TEST_F(ConfigCheckTest, ProviderScopeMistakesAreProblems) {
+  // A valid file as far as keys go, with a Graph-audience scope for SMTP (providers.md §6, item 1).
+  const auto path = write("config.toml", R"([[account]]
+name = "alice"
+provider = "microsoft"
+flow = "device_code"
+tenant = "organizations"
+client_id = "11111111-2222-3333-4444-555555555555"
+user = "alice@contoso.com"
+scopes = ["SMTP.Send", "offline_access"]
+)");
+  const auto r = run({"config", "check", "--config", path.string()});
+  ASSERT_EQ(r.exit_code, ex_config) << show(r);
+  EXPECT_NE(r.err.find(path.string() + ":8:11: account[0].scopes[0]: "), std::string::npos) << show(r);
+  EXPECT_NE(r.err.find("https://outlook.office.com/SMTP.Send"), std::string::npos) << show(r);
+  EXPECT_NE(r.err.find("1 problem;"), std::string::npos) << show(r);
+}
+
+TEST_F(ConfigCheckTest, WarningsKeepTheFileValid) {
+  const auto path = write("config.toml", R"([[account]]
+name = "alice"
+provider = "microsoft"
+flow = "device_code"
+tenant = "organizations"
+client_id = "11111111-2222-3333-4444-555555555555"
+user = "alice@contoso.com"
+scopes = ["https://outlook.office.com/SMTP.Send"]
+)");
+  const auto r = run({"config", "check", "--config", path.string()});
+  ASSERT_EQ(r.exit_code, ex_ok) << show(r);
+  EXPECT_EQ(lines_of(r.out).front(), path.string() + ": 1 account OK");
+  EXPECT_NE(r.err.find(path.string() + ":8:10: warning: account[0].scopes: without offline_access"), std::string::npos)
+      << show(r);
+  const auto j = run({"config", "check", "--config", path.string(), "--json"});
+  ASSERT_EQ(j.exit_code, ex_ok) << show(j);
+  const auto doc = boost::json::parse(j.out).as_object();
+  EXPECT_TRUE(doc.at("valid").as_bool());
+  ASSERT_EQ(doc.at("warnings").as_array().size(), 1U) << j.out;
+  EXPECT_EQ(doc.at("warnings").as_array()[0].as_object().at("line").as_int64(), 8);
 }
 
 TEST_F(ConfigCheckTest, UsageErrors) {
