@@ -1132,6 +1132,13 @@ class validator {
       report(tls.where, join(prefix, "tls"),
              "Exchange Online documents SMTP submission on port 587 with STARTTLS only, not implicit TLS",
              R"(tls = "starttls")");
+    } else if (s.port == 465 && s.tls != tls_setting::implicit && s.tls != tls_setting::none) {
+      // RFC 8314 §3.3: port 465 speaks TLS from the first byte; STARTTLS there waits for a greeting
+      // that never comes.
+      report(tls.present ? tls.where : port_where, join(prefix, tls.present ? "tls" : "port"),
+             "port 465 expects TLS from the first byte (RFC 8314); say so with tls = \"implicit\" (STARTTLS, the "
+             "default, is for port 587)",
+             R"(tls = "implicit")");
     }
   }
 

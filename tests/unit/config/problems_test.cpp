@@ -446,7 +446,19 @@ TEST(Problems, SmtpSettings) {
   only_problem(check(m365_app("[account.smtp]\nport = 465\n")), "account[0].smtp.port", "port 465");
   only_problem(check(m365_app("[account.smtp]\ntls = \"implicit\"\n")), "account[0].smtp.tls", "STARTTLS only");
   EXPECT_TRUE(
-      check(m365_app("[account.smtp]\nhost = \"127.0.0.1\"\nport = 465\nmechanism = \"oauthbearer\"\n")).config);
+      check(m365_app(
+                "[account.smtp]\nhost = \"127.0.0.1\"\nport = 465\ntls = \"implicit\"\nmechanism = \"oauthbearer\"\n"))
+          .config);
+}
+
+TEST(Problems, Port465NeedsImplicitTls) {
+  const std::string host = "[account.smtp]\nhost = \"smtp.example.com\"\n";
+  const problem p = only_problem(check(outlook(host + "port = 465\n")), "account[0].smtp.port", "RFC 8314");
+  EXPECT_EQ(p.example, R"(tls = "implicit")");
+  only_problem(check(outlook(host + "port = 465\ntls = \"starttls\"\n")), "account[0].smtp.tls", "RFC 8314");
+  EXPECT_TRUE(check(outlook(host + "port = 465\ntls = \"implicit\"\n")).config);
+  EXPECT_TRUE(check(outlook(host + "tls = \"implicit\"\n")).config);
+  EXPECT_TRUE(check(outlook(host + "port = 2465\ntls = \"starttls\"\n")).config);
 }
 
 TEST(Problems, TokenCache) {
