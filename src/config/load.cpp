@@ -1,6 +1,9 @@
 // Validation of the configuration file: the only user of toml++. Walks the parsed tables once,
 // collects every problem (position, key path, what is wrong, an example), and builds the
 // configuration only when there is none. See config.hpp for the rules it must keep.
+// Must not: put the value of a secret key into a problem (only its position and the reference's
+// own, non-echoing parse message), or leave string values of the parsed document in freed memory
+// unwiped (they may be inline secrets); resolve references.
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -282,6 +285,7 @@ class validator {
       cfg.path = path_;
       check_root(*parsed, cfg);
       if (problems_.empty()) out.config = std::move(cfg);
+      wipe_strings(*parsed);
     }
     std::stable_sort(problems_.begin(), problems_.end(), [](const problem& a, const problem& b) {
       return std::pair(a.where.line, a.where.column) < std::pair(b.where.line, b.where.column);
@@ -291,6 +295,19 @@ class validator {
   }
 
  private:
+  // Overwrites every string of the parsed document: what was needed has been copied (inline
+  // secrets into core::secret); a secret under a wrong key or of a wrong form must not linger.
+  static void wipe_strings(toml::node& n) {
+    if (toml::value<std::string>* s = n.as_string()) {
+      std::string& v = s->get();
+      if (!v.empty()) core::secure_wipe(v.data(), v.size());
+    } else if (toml::array* arr = n.as_array()) {
+      for (auto& e : *arr) wipe_strings(e);
+    } else if (toml::table* t = n.as_table()) {
+      for (auto&& [k, v] : *t) wipe_strings(v);
+    }
+  }
+
   // ---- reporting ----
 
   source_location at(const toml::source_region& r) const {
