@@ -89,7 +89,9 @@ struct token_service::impl {
   std::map<std::string, std::unique_ptr<account_state>> states;
   std::mutex store_mutex;
   std::optional<secrets::encrypted_store> store;
-  std::atomic<std::size_t> requests{0};
+  std::atomic<std::size_t> requests{0};  // token endpoint requests (not discovery)
+  std::mutex discovery_mutex;
+  std::map<std::string, oauth::server_metadata> discovered;  // by issuer, for the life of the process
 
   account_state& state_for(const std::string& name) {
     std::lock_guard g(states_mutex);
@@ -124,16 +126,22 @@ struct token_service::impl {
     return &*store;
   }
 
-  // Sends one request, counting it. Transport failures are errors; any HTTP answer is a value.
-  core::result<oauth::http_response> send(const oauth::http_request& request) {
+  // Sends one request. Transport failures are errors; any HTTP answer is a value.
+  core::result<oauth::http_response> send(const oauth::http_request& request) { return perform(request, opts.http); }
+  core::result<oauth::http_response> send_token_request(const oauth::http_request& request) {
     ++requests;
-    return perform(request, opts.http);
+    return send(request);
   }
 
   core::result<oauth::provider_endpoints> endpoints_for(const config::account& account) {
     auto e = oauth::resolve_provider(account);
     if (!e) return e.error();
     if (e->needs_discovery) {
+      std::lock_guard g(discovery_mutex);
+      if (auto it = discovered.find(e->issuer); it != discovered.end()) {
+        if (auto ok = oauth::apply_discovery(*e, it->second); !ok) return ok.error();
+        return e;
+      }
       // RFC 8414 first, then OpenID Connect discovery.
       for (auto doc :
            {oauth::discovery_document::oauth_authorization_server, oauth::discovery_document::openid_configuration}) {
@@ -145,6 +153,7 @@ struct token_service::impl {
         auto meta = oauth::parse_discovery(*resp, e->issuer);
         if (!meta) return meta.error();
         if (auto ok = oauth::apply_discovery(*e, *meta); !ok) return ok.error();
+        discovered.emplace(e->issuer, std::move(*meta));
         return e;
       }
       return service_error("Discovery failed for issuer " + e->issuer +
@@ -227,7 +236,7 @@ struct token_service::impl {
     for (unsigned attempt = 0;; ++attempt) {
       auto request = build();
       if (!request) return request.error();
-      auto response = send(*request);
+      auto response = send_token_request(*request);
       core::error failure;
       std::optional<std::chrono::seconds> retry_after;
       if (!response) {
@@ -372,7 +381,7 @@ struct token_service::impl {
         auto poll = oauth::device_token_request(e.token_endpoint, *auth, poller.authorization().device_code,
                                                 {opts.now(), random});
         if (!poll) return poll.error();
-        auto answer = send(*poll);
+        auto answer = send_token_request(*poll);
         if (!answer) {
           poller.on_transport_failure(opts.now());
         } else {

@@ -108,9 +108,14 @@ class Config:
 class OAuthSMTP(SMTP):
     """aiosmtpd's SMTP with XOAUTH2/OAUTHBEARER, Microsoft's 530 for MAIL before AUTH, and events."""
 
+    # RFC 4954 §4: AUTH lines (initial response and continuations) may be 12288 octets; a JWT
+    # access token in an XOAUTH2 initial response is far longer than aiosmtpd's default 1001.
+    line_length_limit = 12288 + 2
+
     def __init__(self, handler, cfg, **kwargs):
         self.cfg = cfg
         super().__init__(handler, **kwargs)
+        self.command_size_limits["AUTH"] = 12288
 
     # -- helpers -------------------------------------------------------------------------------
 
