@@ -61,12 +61,8 @@ std::string device_authorization::instructions() const {
 }
 
 core::result<device_authorization> parse_device_authorization(const http_response& r, const diagnosis_context& ctx) {
-  grant_outcome failure;
   if (auto err = parse_error_response(r, wall_clock::time_point{})) {
-    failure.diagnosis = diagnose(*err, ctx);
-    err->description = sanitize_provider_text(err->description, ctx);
-    failure.error = std::move(err);
-    core::error e = failure.to_error();
+    core::error e = error_outcome(std::move(*err), ctx).to_error();
     return make_error(oauth_errc::device_flow_failed, e.message(), e.classification());
   }
   boost::system::error_code ec;

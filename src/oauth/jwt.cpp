@@ -22,6 +22,7 @@ namespace oauthmail::oauth {
 namespace {
 
 constexpr std::size_t max_token_size = 64 * 1024;
+constexpr std::int64_t max_unix_seconds = 7258118400;  // 2200-01-01T00:00:00Z
 
 struct bio_free {
   void operator()(BIO* b) const noexcept { BIO_free(b); }
@@ -73,9 +74,11 @@ std::optional<wall_clock::time_point> asn1_time(const ASN1_TIME* t) {
   const auto ymd = std::chrono::year{tm.tm_year + 1900} / std::chrono::month{static_cast<unsigned>(tm.tm_mon + 1)} /
                    std::chrono::day{static_cast<unsigned>(tm.tm_mday)};
   if (!ymd.ok()) return std::nullopt;
-  return std::chrono::time_point_cast<wall_clock::duration>(
-      std::chrono::sys_days(ymd) + std::chrono::hours(tm.tm_hour) + std::chrono::minutes(tm.tm_min) +
-      std::chrono::seconds(tm.tm_sec));
+  // In seconds first: certificates may say 9999-12-31, beyond what wall_clock (nanoseconds) holds.
+  const std::chrono::sys_seconds when = std::chrono::sys_days(ymd) + std::chrono::hours(tm.tm_hour) +
+                                        std::chrono::minutes(tm.tm_min) + std::chrono::seconds(tm.tm_sec);
+  const auto secs = std::clamp<std::int64_t>(when.time_since_epoch().count(), 0, max_unix_seconds);
+  return wall_clock::time_point(std::chrono::duration_cast<wall_clock::duration>(std::chrono::seconds(secs)));
 }
 
 const EVP_MD* alg_digest(jwt_alg) { return EVP_sha256(); }
@@ -110,8 +113,8 @@ std::optional<wall_clock::time_point> numeric_date(const boost::json::object& o,
   } else {
     return std::nullopt;
   }
-  // Bound to years 1970..9999 so the conversion cannot overflow.
-  if (!(seconds >= 0 && seconds < 253402300800.0)) return std::nullopt;
+  // Bound to years 1970..2199: wall_clock counts nanoseconds in 64 bits (it ends in 2262).
+  if (!(seconds >= 0 && seconds < static_cast<double>(max_unix_seconds))) return std::nullopt;
   return wall_clock::time_point(
       std::chrono::duration_cast<wall_clock::duration>(std::chrono::seconds(static_cast<std::int64_t>(seconds))));
 }

@@ -88,37 +88,50 @@ core::result<redirect_result> parse_redirect(std::string_view redirect, std::str
     query = redirect;  // a bare query string
   }
   if (const auto h = query.find('#'); h != std::string_view::npos) query = query.substr(0, h);
-  auto params = boost::urls::parse_query(query);
+  if (query.empty()) {
+    return redirect_error(
+        "the address has no query (no `code` parameter); paste the whole address the browser "
+        "was sent to after signing in (it starts with the redirect URI)");
+  }
+  auto params = boost::urls::parse_query(boost::core::string_view(query.data(), query.size()));
   if (!params) {
     return redirect_error(
         "the pasted address is not a valid URL query; paste the whole address from the "
         "browser's address bar");
   }
+  const boost::urls::encoding_opts form(true);  // application/x-www-form-urlencoded: '+' is a space
   std::vector<std::string> codes;
   std::string state, error, description;
   bool has_state = false;
   for (const auto& p : *params) {
-    const std::string key = p.key.decode();
+    const std::string key = p.key.decode(form);
     if (key == "code") {
-      codes.push_back(p.value.decode());
+      codes.push_back(p.value.decode(form));
     } else if (key == "state") {
-      state = p.value.decode();
+      state = p.value.decode(form);
       has_state = true;
     } else if (key == "error") {
-      error = p.value.decode();
+      error = p.value.decode(form);
     } else if (key == "error_description") {
-      description = p.value.decode();
+      description = p.value.decode(form);
     }
   }
   if (!error.empty()) {
     oauth_error e;
     e.error = std::move(error);
     e.description = std::move(description);
-    const oauth_diagnosis d = diagnose(e);
-    std::string msg = "the sign-in did not complete: " + d.cause;
-    if (!d.fix.empty()) msg += ". Fix: " + d.fix;
-    msg += ". Provider said: " + provider_detail(e);
-    for (auto& c : codes) core::secure_wipe(c.data(), c.size());
+    // A code next to an error is odd, but it must not be repeated either.
+    std::vector<core::secret<std::string>> code_secrets;
+    for (auto& c : codes) {
+      code_secrets.emplace_back(c);
+      core::secure_wipe(c.data(), c.size());
+    }
+    diagnosis_context ctx;
+    for (const auto& c : code_secrets) ctx.sent_secrets.push_back(&c);
+    const grant_outcome o = error_outcome(std::move(e), ctx);
+    std::string msg = "the sign-in did not complete: " + o.diagnosis.cause;
+    if (!o.diagnosis.fix.empty()) msg += ". Fix: " + o.diagnosis.fix;
+    msg += ". Provider said: " + provider_detail(*o.error);
     return redirect_error(std::move(msg));
   }
   if (codes.empty()) {

@@ -290,8 +290,16 @@ std::string_view strip_slash(std::string_view s) {
   return s;
 }
 
+// Boost.URL 1.81 crashes on an empty view with a null data pointer: never hand it one.
+boost::urls::result<boost::urls::url_view> parse_url(std::string_view s) {
+  static constexpr char empty[] = "";
+  return boost::urls::parse_absolute_uri(s.empty() ? boost::core::string_view(empty, 0)
+                                                   : boost::core::string_view(s.data(), s.size()));
+}
+
 bool is_http_url(std::string_view s) {
-  auto u = boost::urls::parse_absolute_uri(s);
+  if (s.empty()) return false;
+  auto u = parse_url(s);
   if (!u) return false;
   const auto scheme = lower(u->scheme());
   return (scheme == "https" || scheme == "http") && u->has_authority() && !u->host().empty();
@@ -319,7 +327,7 @@ std::vector<std::string> json_strings(const boost::json::object& o, std::string_
 }  // namespace
 
 core::result<std::string> discovery_url(std::string_view issuer, discovery_document doc) {
-  auto parsed = boost::urls::parse_absolute_uri(issuer);
+  auto parsed = parse_url(issuer);
   if (!parsed || !is_http_url(issuer)) {
     return bad_discovery("the issuer must be an absolute https:// URL, e.g. issuer = \"https://login.example.com\"");
   }

@@ -569,17 +569,22 @@ core::error grant_outcome::to_error() const {
   return make_error(code, std::move(msg), klass);
 }
 
+grant_outcome error_outcome(oauth_error e, const diagnosis_context& ctx) {
+  grant_outcome out;
+  out.diagnosis = diagnose(e, ctx);
+  // Sanitize once here so that callers who print error fields directly see no echoed secret.
+  e.description = sanitize_provider_text(e.description, ctx, 300);
+  e.error = sanitize_provider_text(e.error, ctx, 64);
+  e.correlation_id = sanitize_provider_text(e.correlation_id, ctx, 64);
+  e.trace_id = sanitize_provider_text(e.trace_id, ctx, 64);
+  out.error = std::move(e);
+  return out;
+}
+
 grant_outcome evaluate_token_response(const http_response& r, wall_clock::time_point now,
                                       std::span<const std::string> requested_scopes, const diagnosis_context& ctx) {
   grant_outcome out;
-  if (auto err = parse_error_response(r, now)) {
-    out.diagnosis = diagnose(*err, ctx);
-    // Sanitize once here so that callers who print error fields directly see no echoed secret.
-    err->description = sanitize_provider_text(err->description, ctx, 300);
-    err->error = sanitize_provider_text(err->error, ctx, 64);
-    out.error = std::move(err);
-    return out;
-  }
+  if (auto err = parse_error_response(r, now)) return error_outcome(std::move(*err), ctx);
   boost::system::error_code ec;
   boost::json::value doc = boost::json::parse(r.body, ec, detail::secure_storage());
   if (ec || !doc.is_object()) {

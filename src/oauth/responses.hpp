@@ -71,6 +71,10 @@ core::result<token_set> parse_token_response(const http_response& response, wall
 // oauth_error, with Retry-After; std::nullopt for a success body.
 std::optional<oauth_error> parse_error_response(const http_response& response, wall_clock::time_point now);
 
+// The outcome for an error answer: diagnosed, and every text field of the error sanitized with
+// the context's secrets (so that callers may print its fields directly).
+grant_outcome error_outcome(oauth_error error, const diagnosis_context& context = {});
+
 // Cause and fix for an error answer (see the classification above).
 oauth_diagnosis diagnose(const oauth_error& error, const diagnosis_context& context = {});
 

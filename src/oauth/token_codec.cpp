@@ -13,6 +13,9 @@ core::error bad_entry(std::string msg) {
   return make_error(oauth_errc::bad_cache_entry, std::move(msg), core::failure_class::needs_human);
 }
 
+// wall_clock counts nanoseconds in 64 bits (it ends in 2262): accept years 1970..2199.
+constexpr std::int64_t max_unix_seconds = 7258118400;
+
 std::int64_t to_unix(wall_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -22,12 +25,12 @@ std::optional<wall_clock::time_point> from_unix(const boost::json::value* v) {
   std::int64_t s = 0;
   if (const auto* i = v->if_int64()) {
     s = *i;
-  } else if (const auto* u = v->if_uint64(); u != nullptr && *u < 253402300800ULL) {
+  } else if (const auto* u = v->if_uint64(); u != nullptr && *u < static_cast<std::uint64_t>(max_unix_seconds)) {
     s = static_cast<std::int64_t>(*u);
   } else {
     return std::nullopt;
   }
-  if (s < 0 || s >= 253402300800LL) return std::nullopt;  // years 1970..9999
+  if (s < 0 || s >= max_unix_seconds) return std::nullopt;
   return wall_clock::time_point(std::chrono::duration_cast<wall_clock::duration>(std::chrono::seconds(s)));
 }
 

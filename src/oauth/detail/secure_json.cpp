@@ -10,10 +10,19 @@ namespace {
 
 class wiping_resource final : public boost::json::memory_resource {
  protected:
-  void* do_allocate(std::size_t n, std::size_t align) override { return ::operator new(n, std::align_val_t(align)); }
+  // Plain new/delete for the usual alignments (pairing aligned new with small alignments confuses
+  // sanitizers), aligned ones beyond; both sides decide by the same `align`.
+  void* do_allocate(std::size_t n, std::size_t align) override {
+    if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(n);
+    return ::operator new(n, std::align_val_t(align));
+  }
   void do_deallocate(void* p, std::size_t n, std::size_t align) override {
     core::secure_wipe(p, n);
-    ::operator delete(p, n, std::align_val_t(align));
+    if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(p);
+    } else {
+      ::operator delete(p, std::align_val_t(align));  // unsized: clang does not enable sized deallocation
+    }
   }
   bool do_is_equal(const boost::json::memory_resource& other) const noexcept override { return this == &other; }
 };
