@@ -91,6 +91,9 @@ account_command::account_command(CLI::App& app) {
                                 "client credentials / service account: gets a token) and stores the result.");
   add_common(login_);
   login_->add_option("name", name_, "account")->required()->type_name("NAME");
+  login_->add_flag("--paste", paste_,
+                   "authorization code flow on a machine without a browser: open the address elsewhere, then "
+                   "paste the address the browser was sent to (nothing listens on this machine)");
   logout_ = cmd_->add_subcommand("logout",
                                  "Delete the account's local tokens and revoke the refresh token "
                                  "where the provider supports it (RFC 7009).");
@@ -172,11 +175,16 @@ int account_command::run() {
       fmt::print("Waiting for the sign-in to complete...\n");
       std::fflush(stdout);
     };
-    prompt.show_authorize_url = [](const std::string& url) {
+    const bool paste = paste_;
+    prompt.show_authorize_url = [paste](const std::string& url) {
       fmt::print("Open this address in a browser and sign in:\n\n  {}\n\n", url);
-      fmt::print(
-          "Afterwards the browser shows an error page for 127.0.0.1 or localhost: that is expected.\n"
-          "Copy the whole address from the browser's address bar and paste it here:\n");
+      if (paste) {
+        fmt::print(
+            "Afterwards the browser shows an error page for 127.0.0.1 or localhost: that is expected.\n"
+            "Copy the whole address from the browser's address bar and paste it here:\n");
+      } else {
+        fmt::print("Waiting for the browser to come back (5 minutes)...\n");
+      }
       std::fflush(stdout);
     };
     prompt.read_pasted_redirect = []() -> std::optional<std::string> {
@@ -184,7 +192,7 @@ int account_command::run() {
       if (!std::getline(std::cin, line)) return std::nullopt;
       return line;
     };
-    prompt.paste = true;
+    prompt.paste = paste_;
     auto t = tokens->login(*one, prompt);
     if (!t) {
       print_error(t.error().message());

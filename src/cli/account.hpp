@@ -28,6 +28,7 @@ class account_command {
   std::string name_;
   bool json_ = false;
   bool reveal_ = false;
+  bool paste_ = false;
 };
 
 }  // namespace oauthmail::cli

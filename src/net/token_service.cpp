@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "net/loopback_redirect.hpp"
 #include "oauth/device_flow.hpp"
 #include "oauth/form.hpp"
 #include "oauth/grants.hpp"
@@ -396,15 +397,26 @@ struct token_service::impl {
     }
   }
 
-  core::result<oauth::token_set> login_paste(const config::account& account, const oauth::provider_endpoints& e,
-                                             const login_prompt& prompt) {
+  core::result<oauth::token_set> login_authorization_code(const config::account& account,
+                                                          const oauth::provider_endpoints& e,
+                                                          const login_prompt& prompt) {
     if (e.authorization_endpoint.empty()) {
       return service_error("The provider of account " + account.name + " has no authorization endpoint.",
                            failure_class::needs_human);
     }
     const auto pkce = oauth::make_pkce(random);
     const std::string state = oauth::make_state(random);
-    const std::string redirect = oauth::loopback_redirect_uri(e.loopback_host, 0);
+    // RFC 8252 §7.3: a loopback listener on a port of the system's choice; providers ignore the
+    // port when matching loopback redirect URIs. In paste mode nothing listens: the browser shows
+    // an error page whose address the person copies.
+    std::optional<loopback_redirect_listener> listener;
+    std::string redirect = "http://" + e.loopback_host + "/";
+    if (!prompt.paste) {
+      auto l = loopback_redirect_listener::open();
+      if (!l) return l.error();
+      listener.emplace(std::move(*l));
+      redirect = oauth::loopback_redirect_uri(e.loopback_host, listener->port(), "/");
+    }
     oauth::authorize_params p;
     p.authorization_endpoint = e.authorization_endpoint;
     p.client_id = account.client_id;
@@ -419,12 +431,19 @@ struct token_service::impl {
     auto url = oauth::authorize_url(p);
     if (!url) return url.error();
     if (prompt.show_authorize_url) prompt.show_authorize_url(*url);
-    if (!prompt.read_pasted_redirect) {
-      return service_error("No way to read the redirected URL.", failure_class::bug);
+    std::optional<std::string> redirected;
+    if (listener) {
+      auto got = listener->wait(e.loopback_host, std::chrono::minutes(5));
+      if (!got) return got.error();
+      redirected = std::move(*got);
+    } else {
+      if (!prompt.read_pasted_redirect) {
+        return service_error("No way to read the redirected URL.", failure_class::bug);
+      }
+      redirected = prompt.read_pasted_redirect();
+      if (!redirected) return service_error("Sign-in cancelled.", failure_class::needs_human);
     }
-    const auto pasted = prompt.read_pasted_redirect();
-    if (!pasted) return service_error("Sign-in cancelled.", failure_class::needs_human);
-    auto result = oauth::parse_redirect(*pasted, state);
+    auto result = oauth::parse_redirect(*redirected, state);
     if (!result) return result.error();
     auto auth = client_auth_for(account);
     if (!auth) return auth.error();
@@ -459,7 +478,7 @@ core::result<oauth::token_set> token_service::login(const config::account& accou
     case config::flow_kind::device_code:
       return impl_->login_device(account, *e, prompt);
     case config::flow_kind::authorization_code:
-      return impl_->login_paste(account, *e, prompt);
+      return impl_->login_authorization_code(account, *e, prompt);
     case config::flow_kind::client_credentials:
     case config::flow_kind::service_account: {
       auto ctx = impl_->context_for(account);

@@ -236,6 +236,49 @@ host = "127.0.0.1"
   EXPECT_EQ(op.issued("urn:ietf:params:oauth:grant-type:device_code"), 1);
 }
 
+TEST_F(TokenEngineTest, AuthorizationCodeWithPkceThroughTheLoopbackListener) {
+  oidc_provider op(dir_, 300);
+  const auto cfg = write_config(op, R"(
+[[account]]
+name = "web"
+provider = "generic"
+flow = "authorization_code"
+issuer = "ISSUER"
+client_id = "oauthmail-public"
+user = "alice@example.com"
+scopes = ["SMTP.Send", "offline_access"]
+
+[account.smtp]
+host = "127.0.0.1"
+)");
+  spawn_options o;
+  o.argv = {OAUTHMAIL_BINARY, "account", "login", "web", "--config", cfg.string()};
+  o.stdout_path = dir_ / "login.out";
+  auto login = child_process::start(std::move(o));
+  login.wait_for_log_text("Waiting for the browser", 30s);
+  std::smatch m;
+  const std::string shown = login.log();
+  ASSERT_TRUE(std::regex_search(shown, m, std::regex("(http://127\\.0\\.0\\.1:[0-9]+/auth\\?\\S+)"))) << shown;
+  const std::string url = m.str(1);
+  EXPECT_NE(url.find("code_challenge_method=S256"), std::string::npos);
+  // The peer's test user signs in and consents; curl then plays the browser coming back.
+  auto authorize =
+      run_program({"curl", "-s", "--max-time", "20", "--data-urlencode", "url=" + url, op.issuer() + "/test/authorize"},
+                  dir_.path());
+  ASSERT_EQ(authorize.exit_code, 0) << authorize.err;
+  const std::string redirect(boost::json::parse(authorize.out).as_object().at("redirect").as_string());
+  auto back = run_program({"curl", "-s", "--max-time", "20", redirect}, dir_.path());
+  EXPECT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_NE(back.out.find("return to the terminal"), std::string::npos);
+  auto rc = login.wait_exit(40s);
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0) << login.log();
+  EXPECT_EQ(op.issued("authorization_code"), 1);
+  auto r = oauthmail({"token", "refresh", "web", "--config", cfg.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(op.issued("refresh_token"), 1);
+}
+
 TEST_F(TokenEngineTest, WrongClientSecretNeedsAttentionAndNeverPrintsTheSecret) {
   oidc_provider op(dir_, 300);
   auto cfg = write_config(op, kAppAccount);

@@ -233,7 +233,7 @@ const clients = [
     token_endpoint_auth_method: 'none',
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'authorization_code', 'refresh_token'],
     response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/callback'],
+    redirect_uris: ['http://127.0.0.1/callback', 'http://127.0.0.1/'],
   },
 ];
 if (opt['client-jwks']) {
