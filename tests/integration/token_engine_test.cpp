@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <csignal>
 #include <regex>
 #include <thread>
 
@@ -277,6 +278,57 @@ host = "127.0.0.1"
   auto r = oauthmail({"token", "refresh", "web", "--config", cfg.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(op.issued("refresh_token"), 1);
+}
+
+// kill -9 at many points of a renewal (fixed delays, so the run is repeatable): the cache is
+// replaced atomically, so it is always readable and always still holds a refresh token.
+TEST_F(TokenEngineTest, KillDuringRenewalNeverLosesTheRefreshToken) {
+  oidc_provider op(dir_, 300);
+  const auto cfg = write_config(op, R"(
+[[account]]
+name = "dev"
+provider = "generic"
+flow = "device_code"
+issuer = "ISSUER"
+client_id = "oauthmail-public"
+user = "alice@example.com"
+scopes = ["SMTP.Send", "offline_access"]
+
+[account.smtp]
+host = "127.0.0.1"
+)");
+  spawn_options o;
+  o.argv = {OAUTHMAIL_BINARY, "account", "login", "dev", "--config", cfg.string()};
+  o.stdout_path = dir_ / "login.out";
+  auto login = child_process::start(std::move(o));
+  login.wait_for_log_text("Waiting for the sign-in", 30s);
+  std::smatch m;
+  const std::string shown = login.log();
+  ASSERT_TRUE(std::regex_search(shown, m, std::regex("[A-Z0-9]{4}-[A-Z0-9]{4}"))) << shown;
+  ASSERT_EQ(run_program(
+                {"curl", "-s", "--max-time", "20", "-d", "user_code=" + m.str(0), op.issuer() + "/test/device/approve"},
+                dir_.path())
+                .exit_code,
+            0);
+  ASSERT_EQ(login.wait_exit(40s).value_or(-1), 0) << login.log();
+
+  for (int delay_ms : {5, 20, 40, 60, 80, 100, 130, 160, 200, 260}) {
+    spawn_options r;
+    r.argv = {OAUTHMAIL_BINARY, "token", "refresh", "dev", "--config", cfg.string()};
+    r.stdout_path = dir_ / ("refresh-" + std::to_string(delay_ms) + ".out");
+    auto refresh = child_process::start(std::move(r));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    if (refresh.running()) ::kill(refresh.pid(), SIGKILL);
+    (void)refresh.wait_exit(10s);
+    auto status = oauthmail({"account", "status", "dev", "--config", cfg.string(), "--json"});
+    ASSERT_EQ(status.exit_code, 0) << "after a kill at " << delay_ms << " ms: " << status.err;
+    const auto st = boost::json::parse(status.out).as_array().at(0).as_object();
+    EXPECT_TRUE(st.at("has_refresh_token").as_bool()) << "after a kill at " << delay_ms << " ms";
+  }
+  // No temporary file was left behind next to the cache.
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    EXPECT_EQ(entry.path().filename().string().find("tokens.tmp"), std::string::npos) << entry.path();
+  }
 }
 
 TEST_F(TokenEngineTest, WrongClientSecretNeedsAttentionAndNeverPrintsTheSecret) {
