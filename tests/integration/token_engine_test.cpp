@@ -84,7 +84,19 @@ class TokenEngineTest : public ::testing::Test {
     return p;
   }
 
+  // Every test: nothing oauthmail or the peers printed or logged (verbose) contains the client
+  // secret. The secret file, the configuration and the encrypted cache are the only places for it.
+  void TearDown() override {
+    for (const auto& entry : fs::recursive_directory_iterator(dir_.path())) {
+      if (!entry.is_regular_file()) continue;
+      const std::string name = entry.path().filename().string();
+      if (name == "secret" || name == "config.toml" || name.rfind("tokens", 0) == 0) continue;
+      EXPECT_EQ(read_file(entry.path()).find(kSecret), std::string::npos) << "the client secret is in " << name;
+    }
+  }
+
   run_result oauthmail(std::vector<std::string> args, std::optional<fs::path> stdin_path = std::nullopt) {
+    args.insert(args.begin(), "-v");
     args.insert(args.begin(), OAUTHMAIL_BINARY);
     return run_program(std::move(args), dir_.path(), stdin_path, 60s);
   }
