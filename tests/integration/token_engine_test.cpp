@@ -22,30 +22,21 @@ constexpr const char* kSecret = "oauthmail-test-client-secret-7c1f";
 
 class oidc_provider {
  public:
-  oidc_provider(const temp_dir& dir, int access_ttl) : dir_(dir) {
+  oidc_provider(const temp_dir& dir, int access_ttl) : dir_(dir), access_ttl_(access_ttl) {
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = free_port();
-      const fs::path ready = dir / ("oidc-ready-" + std::to_string(port_));
-      spawn_options o;
-      o.argv = {"node",         std::string(OAUTHMAIL_PEERS_DIR) + "/oidc_provider.mjs",
-                "--port",       std::to_string(port_),
-                "--ready-file", ready.string(),
-                "--access-ttl", std::to_string(access_ttl)};
-      o.stdout_path = dir / ("oidc-" + std::to_string(port_) + ".log");
-      child_.emplace(child_process::start(std::move(o)));
-      try {
-        child_->wait_for_file(ready, 30s);
-        return;
-      } catch (const std::exception&) {
-        if (child_->running()) throw;
-        child_.reset();  // port taken: try another
-      }
+      if (start_on_port()) return;
     }
     throw std::runtime_error("oidc-provider did not start");
   }
+  // Stops the provider (by PID) and starts it again on the same port ("goes away, comes back").
+  void stop() { child_.reset(); }
+  void restart() {
+    child_.reset();
+    if (!start_on_port()) throw std::runtime_error("oidc-provider did not restart on its port");
+  }
   std::string issuer() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::uint16_t port() const { return port_; }
-  std::string log() const { return child_->log(); }
 
   // GET /test/counters with curl.
   boost::json::object counters() const {
@@ -61,8 +52,29 @@ class oidc_provider {
   }
 
  private:
+  bool start_on_port() {
+    const fs::path ready = dir_ / ("oidc-ready-" + std::to_string(port_) + "-" + std::to_string(++starts_));
+    spawn_options o;
+    o.argv = {"node",         std::string(OAUTHMAIL_PEERS_DIR) + "/oidc_provider.mjs",
+              "--port",       std::to_string(port_),
+              "--ready-file", ready.string(),
+              "--access-ttl", std::to_string(access_ttl_)};
+    o.stdout_path = dir_ / ("oidc-" + std::to_string(port_) + "-" + std::to_string(starts_) + ".log");
+    child_.emplace(child_process::start(std::move(o)));
+    try {
+      child_->wait_for_file(ready, 30s);
+      return true;
+    } catch (const std::exception&) {
+      if (child_->running()) throw;
+      child_.reset();  // port taken
+      return false;
+    }
+  }
+
   const temp_dir& dir_;
+  int access_ttl_;
   std::uint16_t port_ = 0;
+  int starts_ = 0;
   std::optional<child_process> child_;
 };
 
@@ -341,6 +353,33 @@ host = "127.0.0.1"
   for (const auto& entry : fs::directory_iterator(dir_.path())) {
     EXPECT_EQ(entry.path().filename().string().find("tokens.tmp"), std::string::npos) << entry.path();
   }
+}
+
+TEST_F(TokenEngineTest, ProviderGoesAwayAndComesBack) {
+  oidc_provider op(dir_, 3);  // 3 s tokens, renew_margin 2 s (capped at half: 1.5 s)
+  const auto cfg_path = write_config(op, kAppAccount);
+  auto loaded = config::load_file(cfg_path.string());
+  ASSERT_TRUE(loaded.config);
+  const config::account& account = loaded.config->accounts.at(0);
+  net::token_service_options o;
+  o.cache_path = (dir_ / "tokens").string();
+  o.retry_budget = std::chrono::milliseconds(1500);
+  net::token_service service(std::move(o));
+  auto first = service.access_token(account);
+  ASSERT_TRUE(first) << first.error().message();
+
+  op.stop();
+  // While the token is fresh, the provider is not needed at all.
+  EXPECT_TRUE(service.access_token(account));
+  std::this_thread::sleep_for(2s);
+  auto down = service.access_token(account);
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().classification(), core::failure_class::transient) << down.error().message();
+
+  op.restart();
+  auto back = service.access_token(account);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_NE(back->access_token.expose(), first->access_token.expose());
 }
 
 TEST_F(TokenEngineTest, WrongClientSecretNeedsAttentionAndNeverPrintsTheSecret) {
