@@ -87,7 +87,8 @@ account_command::account_command(CLI::App& app) {
   status_->add_flag("--json", json_, "print JSON");
   login_ = cmd_->add_subcommand("login",
                                 "Sign in: runs the account's flow (device code: shows a code to enter on another "
-                                "device; authorization code: shows a URL, then asks for the redirected address; "
+                                "device; authorization code: shows a URL and waits for the browser on 127.0.0.1, or "
+                                "with --paste asks for the redirected address; "
                                 "client credentials / service account: gets a token) and stores the result.");
   add_common(login_);
   login_->add_option("name", name_, "account")->required()->type_name("NAME");
@@ -214,10 +215,7 @@ int account_command::run() {
   }
 
   if (show_->parsed() || refresh_->parsed()) {
-    if (refresh_->parsed()) {
-      if (auto current = tokens->access_token(*one)) tokens->invalidate(*one, current->access_token);
-    }
-    auto t = tokens->access_token(*one);
+    auto t = refresh_->parsed() ? tokens->renew(*one) : tokens->access_token(*one);
     if (!t) {
       print_error(t.error().message());
       return exit_for(t.error());

@@ -128,8 +128,8 @@ std::optional<std::string> check_plain_argument(std::string_view option, std::st
 send_command::send_command(CLI::App& app) {
   cmd_ = app.add_subcommand("send", "Send the RFC 5322 message read on stdin through an SMTP server.");
   cmd_->footer(
-      "SECRET is a reference, never the value itself: env:NAME (an environment variable) or\n"
-      "file:PATH (a file; keep it chmod 600).\n\n"
+      "SECRET is a reference, never the value itself: env:NAME (an environment variable),\n"
+      "file:PATH (a file, chmod 600), cmd:COMMAND (its output) or credential:NAME (systemd).\n\n"
       "Exit status (sysexits.h): 0 delivered to every recipient; 64 bad arguments; 65 the message\n"
       "cannot be sent as is; 67 a recipient is unknown; 69 refused permanently; 74 reading stdin\n"
       "failed; 75 temporary failure, try again later; 76 protocol error; 77 authentication refused;\n"
@@ -377,21 +377,28 @@ int send_command::run_with_account() {
       return EX_USAGE;
     }
     options.host = server->host;
-    if (server->port) options.port = *server->port;
+    if (server->port) {
+      options.port = *server->port;
+      // As without an account: port 465 means implicit TLS unless --tls says otherwise.
+      if (tls_.empty())
+        options.session.tls = *server->port == 465 ? smtp::tls_mode::implicit : smtp::tls_mode::starttls;
+    }
   }
   if (!tls_.empty()) {
     options.session.tls = tls_ == "implicit" ? smtp::tls_mode::implicit
                           : tls_ == "none"   ? smtp::tls_mode::none
                                              : smtp::tls_mode::starttls;
+    if (tls_ == "implicit" && (server_.empty() || !parse_server(server_)->port)) options.port = 465;
   }
   options.tls.ca_file = ca_file_ ? ca_file_ : account->smtp.ca_file;
   options.tls.skip_verify = account->smtp.tls_skip_verify;
   apply_common_options(options);
+  options.session.allow_plaintext_auth = allow_plaintext_auth_ || account->smtp.allow_plaintext_auth;
   const auto mech = account->smtp.mechanism != config::mechanism_setting::automatic ? account->smtp.mechanism
                                                                                     : endpoints->smtp.mechanism;
   if (mech == config::mechanism_setting::xoauth2) options.session.mechanism = sasl::mechanism::xoauth2;
   if (mech == config::mechanism_setting::oauthbearer) options.session.mechanism = sasl::mechanism::oauthbearer;
-  if (options.session.tls == smtp::tls_mode::none && !allow_plaintext_auth_) {
+  if (options.session.tls == smtp::tls_mode::none && !options.session.allow_plaintext_auth) {
     print_error("Refusing to send the token without TLS (tls = \"none\"). Use starttls or implicit.");
     return EX_CONFIG;
   }

@@ -3,8 +3,8 @@
 // host name (or IP address) are verified by default against the system store or a configured CA
 // file (RFC 7817 / RFC 6125). Every step has a time limit (the session's, RFC 5321 §4.5.3.2) and
 // the connect step its own. Several messages go over one connection. The transcript is logged at
-// debug level through spdlog's default logger (lines start with "smtp C:" / "smtp S:"); AUTH payloads are redacted, content is never logged.
-// Must not: downgrade TLS silently, log a secret, or block a coroutine.
+// debug level through spdlog's default logger (lines start with "smtp C:" / "smtp S:"); AUTH payloads are redacted,
+// content is never logged. Must not: downgrade TLS silently, log a secret, or block a coroutine.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -104,6 +105,19 @@ struct token_service::impl {
   core::result<secrets::encrypted_store*> open_store() {
     std::lock_guard g(store_mutex);
     if (store) return &*store;
+    // A fresh install: create the cache's directory, private to this user (0700).
+    if (const auto dir = std::filesystem::path(opts.cache_path).parent_path(); !dir.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::exists(dir, ec)) {
+        std::filesystem::create_directories(dir, ec);
+        if (!ec) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+        if (ec) {
+          return service_error("Cannot create the token cache directory " + dir.string() + ": " + ec.message() +
+                                   ". Create it (mode 0700) or set token_cache.path.",
+                               failure_class::needs_human);
+        }
+      }
+    }
     core::secret<std::string> key;
     if (!opts.key.empty()) {
       auto configured = resolve_setting(opts.key, "token_cache.key");
@@ -251,7 +265,7 @@ struct token_service::impl {
       if (failure.classification() != failure_class::transient) return failure;
       const auto delay = oauth::backoff_delay(attempt, random, retry_after);
       if (std::chrono::steady_clock::now() + delay > deadline) return failure;
-      spdlog::warn("token request failed ({}); retrying in {} ms", failure.message(), delay.count());
+      spdlog::warn("token request failed: {} Retrying in {} ms.", failure.message(), delay.count());
       std::this_thread::sleep_for(delay);
     }
   }
@@ -264,13 +278,14 @@ struct token_service::impl {
     entries[attention_key(account)] = core::secret<std::string>(boost::json::serialize(o));
   }
 
-  core::result<oauth::token_set> access_token(const config::account& account) {
+  core::result<oauth::token_set> access_token(const config::account& account, bool force = false) {
     auto e = endpoints_for(account);
     if (!e) return e.error();
     const std::string key = entry_key(account, *e);
     auto& st = state_for(account.name);
     std::lock_guard single_flight(st.mutex);
-    if (st.cached && st.cached_key == key && !oauth::needs_renewal(*st.cached, opts.now(), account.renew_margin)) {
+    if (!force && st.cached && st.cached_key == key &&
+        !oauth::needs_renewal(*st.cached, opts.now(), account.renew_margin)) {
       return *st.cached;
     }
     auto s = open_store();
@@ -283,11 +298,19 @@ struct token_service::impl {
     if (auto it = entries->find(key); it != entries->end()) {
       if (auto decoded = oauth::decode_token_set(it->second)) stored = std::move(*decoded);
     }
-    if (stored && !oauth::needs_renewal(*stored, opts.now(), account.renew_margin)) {
+    if (!force && stored && !oauth::needs_renewal(*stored, opts.now(), account.renew_margin)) {
       // Another process (or an earlier run) renewed it already.
       st.cached = stored;
       st.cached_key = key;
       return *stored;
+    }
+    if (oauth::is_delegated(account.flow) && (!stored || !stored->refresh_token)) {
+      // Not signed in yet: that is a state, not a failure to remember.
+      return service_error("Account " + account.name +
+                               " has no sign-in yet (no refresh token). Run `oauthmail "
+                               "account login " +
+                               account.name + "` once.",
+                           failure_class::needs_human);
     }
     auto ctx = context_for(account);
     auto fresh = run_grant([&] { return renewal_request(account, *e, stored, ctx); }, e->scopes, ctx);
@@ -467,6 +490,10 @@ core::result<oauth::token_set> token_service::access_token(const config::account
   return impl_->access_token(account);
 }
 
+core::result<oauth::token_set> token_service::renew(const config::account& account) {
+  return impl_->access_token(account, true);
+}
+
 void token_service::invalidate(const config::account& account, const core::secret<std::string>& refused) {
   impl_->invalidate(account, refused);
 }
@@ -492,8 +519,6 @@ core::result<oauth::token_set> token_service::login(const config::account& accou
 }
 
 core::result<void> token_service::logout(const config::account& account) {
-  auto e = impl_->endpoints_for(account);
-  if (!e) return e.error();
   auto s = impl_->open_store();
   if (!s) return s.error();
   auto lock = (*s)->lock_exclusive(impl_->opts.lock_timeout);
@@ -517,8 +542,11 @@ core::result<void> token_service::logout(const config::account& account) {
     std::lock_guard g(st.mutex);
     st.cached.reset();
   }
-  // RFC 7009: revoke the refresh token where the provider can.
-  if (stored && stored->refresh_token && !e->revocation_endpoint.empty()) {
+  // RFC 7009: revoke the refresh token where the provider can (after the local tokens are gone, so
+  // that a provider that cannot be reached does not keep them here).
+  auto e = stored && stored->refresh_token ? impl_->endpoints_for(account)
+                                           : core::result<oauth::provider_endpoints>(core::error());
+  if (stored && stored->refresh_token && e && !e->revocation_endpoint.empty()) {
     auto auth = impl_->client_auth_for(account);
     if (auth) {
       oauth::form_builder form;

@@ -78,6 +78,10 @@ class token_service {
   // A valid access token for the account, renewed when needed. Thread-safe.
   core::result<oauth::token_set> access_token(const config::account& account);
 
+  // Renews now, whatever the cached token's age (`token refresh`). The cached token stays valid
+  // if the renewal fails.
+  core::result<oauth::token_set> renew(const config::account& account);
+
   // The SMTP server refused this token: forget it (here and in the cache) so that the next
   // access_token() renews. Only drops the token if it is still the cached one.
   void invalidate(const config::account& account, const core::secret<std::string>& refused);

@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <new>
 #include <optional>
@@ -185,10 +186,19 @@ core::result<std::string> read_file(const std::string& path, std::size_t limit, 
 // ---- memory that held plaintext is wiped before it is freed ------------------------------------
 
 class wiping_resource final : public boost::json::memory_resource {
-  void* do_allocate(std::size_t n, std::size_t align) override { return ::operator new(n, std::align_val_t(align)); }
+  // Plain new/delete for the usual alignments, aligned ones beyond (unsized: clang 14 has no sized
+  // aligned delete by default); both sides decide by the same `align`.
+  void* do_allocate(std::size_t n, std::size_t align) override {
+    if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(n);
+    return ::operator new(n, std::align_val_t(align));
+  }
   void do_deallocate(void* p, std::size_t n, std::size_t align) override {
     core::secure_wipe(p, n);
-    ::operator delete(p, n, std::align_val_t(align));
+    if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(p);
+    } else {
+      ::operator delete(p, std::align_val_t(align));
+    }
   }
   bool do_is_equal(const memory_resource& other) const noexcept override { return this == &other; }
 };
@@ -400,13 +410,31 @@ encrypted_store::lock::~lock() {
   if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
 }
 
+// Every writer holds the lock, so a temporary file found while holding it was left by a process
+// that died between creating it and renaming it (kill -9, power loss): remove it.
+void encrypted_store::remove_stale_temporaries() const {
+  const std::filesystem::path target(path_);
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind(prefix, 0) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove(it->path(), ignored);
+    }
+  }
+}
+
 core::result<encrypted_store::lock> encrypted_store::lock_exclusive(std::chrono::milliseconds timeout) const {
   const std::string lock_path = path_ + ".lock";
   fd_guard fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (fd.get() < 0) return io_error("Cannot open the lock file", lock_path, errno);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return lock(fd.release());
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+      remove_stale_temporaries();
+      return lock(fd.release());
+    }
     if (errno != EWOULDBLOCK && errno != EINTR) return io_error("Cannot lock", lock_path, errno);
     if (std::chrono::steady_clock::now() >= deadline) {
       return make_error(store_errc::lock_timeout,

@@ -72,6 +72,7 @@ class encrypted_store {
   const std::string& path() const noexcept { return path_; }
 
  private:
+  void remove_stale_temporaries() const;
   std::string path_;
   core::secret<std::string> key_;
 };
