@@ -185,33 +185,10 @@ void google_preset(provider_endpoints& e, const config::account& a) {
 
 }  // namespace
 
-std::string_view provider_name(config::provider_kind p) noexcept {
-  switch (p) {
-    case provider_kind::microsoft:
-      return "microsoft";
-    case provider_kind::outlook:
-      return "outlook";
-    case provider_kind::google:
-      return "google";
-    case provider_kind::generic:
-      return "generic";
-  }
-  return "unknown";
-}
+// One spelling of each name: the configuration's.
+std::string_view provider_name(config::provider_kind p) noexcept { return config::to_string(p); }
 
-std::string_view flow_name(config::flow_kind f) noexcept {
-  switch (f) {
-    case flow_kind::client_credentials:
-      return "client_credentials";
-    case flow_kind::device_code:
-      return "device_code";
-    case flow_kind::authorization_code:
-      return "authorization_code";
-    case flow_kind::service_account:
-      return "service_account";
-  }
-  return "unknown";
-}
+std::string_view flow_name(config::flow_kind f) noexcept { return config::to_string(f); }
 
 bool is_delegated(config::flow_kind f) noexcept {
   return f == flow_kind::device_code || f == flow_kind::authorization_code;

@@ -107,6 +107,25 @@ class TokenEngineTest : public ::testing::Test {
     }
   }
 
+  // Signs in an account with the device flow: runs `account login`, reads the code it shows, and
+  // lets the provider's test user approve it with curl (a client nobody here wrote).
+  void device_login(const oidc_provider& op, const fs::path& cfg, const std::string& name) {
+    spawn_options o;
+    o.argv = {OAUTHMAIL_BINARY, "account", "login", name, "--config", cfg.string()};
+    o.stdout_path = dir_ / ("login-" + name + ".out");
+    auto login = child_process::start(std::move(o));
+    login.wait_for_log_text("Waiting for the sign-in", 30s);
+    std::smatch m;
+    const std::string shown = login.log();
+    ASSERT_TRUE(std::regex_search(shown, m, std::regex("[A-Z0-9]{4}-[A-Z0-9]{4}"))) << shown;
+    auto approve = run_program(
+        {"curl", "-s", "--max-time", "20", "-d", "user_code=" + m.str(0), op.issuer() + "/test/device/approve"},
+        dir_.path());
+    ASSERT_EQ(approve.exit_code, 0) << approve.err;
+    ASSERT_EQ(login.wait_exit(40s).value_or(-1), 0) << login.log();
+    EXPECT_NE(login.log().find("Signed in"), std::string::npos);
+  }
+
   run_result oauthmail(std::vector<std::string> args, std::optional<fs::path> stdin_path = std::nullopt) {
     args.insert(args.begin(), "-v");
     args.insert(args.begin(), OAUTHMAIL_BINARY);
@@ -229,23 +248,8 @@ scopes = ["SMTP.Send", "offline_access"]
 [account.smtp]
 host = "127.0.0.1"
 )");
-  spawn_options o;
-  o.argv = {OAUTHMAIL_BINARY, "account", "login", "dev", "--config", cfg.string()};
-  o.stdout_path = dir_ / "login.out";
-  auto login = child_process::start(std::move(o));
-  login.wait_for_log_text("Waiting for the sign-in", 30s);
-  std::smatch m;
-  const std::string shown = login.log();
-  ASSERT_TRUE(std::regex_search(shown, m, std::regex("[A-Z0-9]{4}-[A-Z0-9]{4}"))) << shown;
-  // The user approves on "another device": curl drives the provider's test user.
-  auto approve = run_program(
-      {"curl", "-s", "--max-time", "20", "-d", "user_code=" + m.str(0), op.issuer() + "/test/device/approve"},
-      dir_.path());
-  ASSERT_EQ(approve.exit_code, 0) << approve.err;
-  auto rc = login.wait_exit(40s);
-  ASSERT_TRUE(rc.has_value());
-  EXPECT_EQ(*rc, 0) << login.log();
-  EXPECT_NE(login.log().find("Signed in"), std::string::npos);
+  device_login(op, cfg, "dev");
+  if (HasFatalFailure()) return;
 
   auto status = oauthmail({"account", "status", "dev", "--config", cfg.string(), "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
@@ -321,20 +325,8 @@ scopes = ["SMTP.Send", "offline_access"]
 [account.smtp]
 host = "127.0.0.1"
 )");
-  spawn_options o;
-  o.argv = {OAUTHMAIL_BINARY, "account", "login", "dev", "--config", cfg.string()};
-  o.stdout_path = dir_ / "login.out";
-  auto login = child_process::start(std::move(o));
-  login.wait_for_log_text("Waiting for the sign-in", 30s);
-  std::smatch m;
-  const std::string shown = login.log();
-  ASSERT_TRUE(std::regex_search(shown, m, std::regex("[A-Z0-9]{4}-[A-Z0-9]{4}"))) << shown;
-  ASSERT_EQ(run_program(
-                {"curl", "-s", "--max-time", "20", "-d", "user_code=" + m.str(0), op.issuer() + "/test/device/approve"},
-                dir_.path())
-                .exit_code,
-            0);
-  ASSERT_EQ(login.wait_exit(40s).value_or(-1), 0) << login.log();
+  device_login(op, cfg, "dev");
+  if (HasFatalFailure()) return;
 
   for (int delay_ms : {5, 20, 40, 60, 80, 100, 130, 160, 200, 260}) {
     spawn_options r;
