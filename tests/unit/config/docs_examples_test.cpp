@@ -39,7 +39,7 @@ std::vector<block> toml_blocks(const std::string& path) {
 }
 
 TEST(DocsExamples, EveryTomlBlockIsValid) {
-  const std::string path = std::string(OAUTHMAIL_TEST_DATA) + "/../../docs/configuration.md";
+  const std::string path = std::string(OAUTHMAIL_SOURCE_DIR) + "/docs/configuration.md";
   const auto blocks = toml_blocks(path);
   ASSERT_GE(blocks.size(), 7U) << "the examples of " << path;
   for (const auto& b : blocks) {
