@@ -2,13 +2,13 @@
 // each time) through a full set-up and one message. Invariants: no crash, the session always
 // settles (idle or closed), and a message is never reported delivered unless the server said 2xx
 // after the content.
+#include "smtp/client_session.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
-
-#include "smtp/client_session.hpp"
 
 using namespace oauthmail;
 

@@ -26,20 +26,28 @@ class [[nodiscard]] result {
  public:
   using value_type = T;
 
-  result(const T& v) : state_(std::in_place_index<0>, v) {}  // NOLINT(google-explicit-constructor)
-  result(T&& v) : state_(std::in_place_index<0>, std::move(v)) {}  // NOLINT(google-explicit-constructor)
+  result(const T& v) : state_(std::in_place_index<0>, v) {}                     // NOLINT(google-explicit-constructor)
+  result(T&& v) : state_(std::in_place_index<0>, std::move(v)) {}               // NOLINT(google-explicit-constructor)
   result(unexpected u) : state_(std::in_place_index<1>, std::move(u.value)) {}  // NOLINT
-  result(core::error e) : state_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+  result(core::error e) : state_(std::in_place_index<1>, std::move(e)) {}       // NOLINT
   template <class... Args>
-  explicit result(std::in_place_t, Args&&... args)
-      : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
+  explicit result(std::in_place_t, Args&&... args) : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
 
   bool has_value() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  T& value() & { check_value(); return std::get<0>(state_); }
-  const T& value() const& { check_value(); return std::get<0>(state_); }
-  T&& value() && { check_value(); return std::get<0>(std::move(state_)); }
+  T& value() & {
+    check_value();
+    return std::get<0>(state_);
+  }
+  const T& value() const& {
+    check_value();
+    return std::get<0>(state_);
+  }
+  T&& value() && {
+    check_value();
+    return std::get<0>(std::move(state_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
@@ -72,7 +80,7 @@ class [[nodiscard]] result<void> {
  public:
   result() = default;
   result(unexpected u) : error_(std::move(u.value)), ok_(false) {}  // NOLINT(google-explicit-constructor)
-  result(core::error e) : error_(std::move(e)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  result(core::error e) : error_(std::move(e)), ok_(false) {}       // NOLINT(google-explicit-constructor)
 
   bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }

@@ -399,42 +399,38 @@ TEST_F(TokenEngineTest, SendWithAccountUsesTheTokenAndRetriesOnceWhenRefused) {
   const std::string token(boost::json::parse(shown.out).as_object().at("access_token").as_string());
 
   write_file(dir_ / "msg.eml", "From: alerts@example.com\r\nTo: b@example.net\r\nSubject: t\r\n\r\nhello\r\n");
-  {
+  // An Exchange-like server (STARTTLS, XOAUTH2, straight 535) that accepts exactly `accepted`.
+  auto server_accepting = [&](const std::string& accepted) {
     oauth_smtp_server::options so;
     so.tls = "starttls";
     so.cert = certs.server_cert;
     so.key = certs.server_key;
     so.mechanisms = "XOAUTH2";
     so.user = "alerts@example.com";
-    so.token = token;
+    so.token = accepted;
     so.error_style = "microsoft";
-    oauth_smtp_server server(dir_, so);
-    auto sent = oauthmail(
+    return std::make_unique<oauth_smtp_server>(dir_, so);
+  };
+  auto send_through = [&](const oauth_smtp_server& server) {
+    return oauthmail(
         {"send", "--account", "app", "--config", cfg.string(), "--server", "127.0.0.1:" + std::to_string(server.port()),
          "--ca-file", certs.ca_cert.string(), "--from", "alerts@example.com", "--to", "b@example.net"},
         dir_ / "msg.eml");
+  };
+  {
+    auto server = server_accepting(token);
+    auto sent = send_through(*server);
     EXPECT_EQ(sent.exit_code, 0) << sent.err;
-    EXPECT_EQ(server.stored().size(), 1u);
+    EXPECT_EQ(server->stored().size(), 1u);
     EXPECT_EQ(op.token_requests(), 1);  // the cached token was used
   }
   {
-    oauth_smtp_server::options so;
-    so.tls = "starttls";
-    so.cert = certs.server_cert;
-    so.key = certs.server_key;
-    so.mechanisms = "XOAUTH2";
-    so.user = "alerts@example.com";
-    so.token = "a-token-the-provider-never-issued";
-    so.error_style = "microsoft";
-    oauth_smtp_server server(dir_, so);
-    auto sent = oauthmail(
-        {"send", "--account", "app", "--config", cfg.string(), "--server", "127.0.0.1:" + std::to_string(server.port()),
-         "--ca-file", certs.ca_cert.string(), "--from", "alerts@example.com", "--to", "b@example.net"},
-        dir_ / "msg.eml");
+    auto server = server_accepting("a-token-the-provider-never-issued");
+    auto sent = send_through(*server);
     EXPECT_EQ(sent.exit_code, 77) << sent.err;
     // One renewal and one retry, never a loop.
     EXPECT_EQ(op.token_requests(), 2);
-    EXPECT_EQ(count_occurrences(server.log(), "EVENT auth-bad-token"), 2u) << server.log();
+    EXPECT_EQ(count_occurrences(server->log(), "EVENT auth-bad-token"), 2u) << server->log();
     EXPECT_EQ(sent.err.find(token), std::string::npos);
   }
 }
