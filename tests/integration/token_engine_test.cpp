@@ -150,6 +150,13 @@ host = "127.0.0.1"
 port = 587
 )";
 
+// A delegated account of the provider's public client (device code or authorization code).
+std::string delegated_account(const std::string& name, const std::string& flow) {
+  return "[[account]]\nname = \"" + name + "\"\nprovider = \"generic\"\nflow = \"" + flow +
+         "\"\nissuer = \"ISSUER\"\nclient_id = \"oauthmail-public\"\nuser = \"alice@example.com\"\n"
+         "scopes = [\"SMTP.Send\", \"offline_access\"]\n\n[account.smtp]\nhost = \"127.0.0.1\"\n";
+}
+
 TEST_F(TokenEngineTest, ClientCredentialsTokenIsCachedAcrossInvocations) {
   oidc_provider op(dir_, 300);
   const auto cfg = write_config(op, kAppAccount);
@@ -235,19 +242,7 @@ TEST_F(TokenEngineTest, RenewsAheadOfExpiry) {
 
 TEST_F(TokenEngineTest, DeviceLoginThenRefreshWithRotation) {
   oidc_provider op(dir_, 300);
-  const auto cfg = write_config(op, R"(
-[[account]]
-name = "dev"
-provider = "generic"
-flow = "device_code"
-issuer = "ISSUER"
-client_id = "oauthmail-public"
-user = "alice@example.com"
-scopes = ["SMTP.Send", "offline_access"]
-
-[account.smtp]
-host = "127.0.0.1"
-)");
+  const auto cfg = write_config(op, delegated_account("dev", "device_code"));
   device_login(op, cfg, "dev");
   if (HasFatalFailure()) return;
 
@@ -267,19 +262,7 @@ host = "127.0.0.1"
 
 TEST_F(TokenEngineTest, AuthorizationCodeWithPkceThroughTheLoopbackListener) {
   oidc_provider op(dir_, 300);
-  const auto cfg = write_config(op, R"(
-[[account]]
-name = "web"
-provider = "generic"
-flow = "authorization_code"
-issuer = "ISSUER"
-client_id = "oauthmail-public"
-user = "alice@example.com"
-scopes = ["SMTP.Send", "offline_access"]
-
-[account.smtp]
-host = "127.0.0.1"
-)");
+  const auto cfg = write_config(op, delegated_account("web", "authorization_code"));
   spawn_options o;
   o.argv = {OAUTHMAIL_BINARY, "account", "login", "web", "--config", cfg.string()};
   o.stdout_path = dir_ / "login.out";
@@ -312,19 +295,7 @@ host = "127.0.0.1"
 // replaced atomically, so it is always readable and always still holds a refresh token.
 TEST_F(TokenEngineTest, KillDuringRenewalNeverLosesTheRefreshToken) {
   oidc_provider op(dir_, 300);
-  const auto cfg = write_config(op, R"(
-[[account]]
-name = "dev"
-provider = "generic"
-flow = "device_code"
-issuer = "ISSUER"
-client_id = "oauthmail-public"
-user = "alice@example.com"
-scopes = ["SMTP.Send", "offline_access"]
-
-[account.smtp]
-host = "127.0.0.1"
-)");
+  const auto cfg = write_config(op, delegated_account("dev", "device_code"));
   device_login(op, cfg, "dev");
   if (HasFatalFailure()) return;
 
