@@ -14,13 +14,13 @@
 namespace oauthmail::sandbox {
 
 struct http_request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // path and query, as received: "/token?x=1"
+  std::string method;                                       // "GET", "POST", ...
+  std::string target;                                       // path and query, as received: "/token?x=1"
   std::map<std::string, std::string, std::less<>> headers;  // names lower-case
   std::string body;
   std::string peer_address;  // "127.0.0.1"
 
-  std::string_view path() const;                                         // target without the query
+  std::string_view path() const;                                            // target without the query
   std::optional<std::string> query_parameter(std::string_view name) const;  // percent-decoded
   std::optional<std::string> header(std::string_view lower_case_name) const;
 };
@@ -41,6 +41,10 @@ struct http_response {
 
 // application/x-www-form-urlencoded body or query → name/value pairs (last one wins; names that
 // appear twice are reported by the caller as invalid_request where RFC 6749 §3.1 forbids it).
+// Percent escapes and '+' (space) are decoded with Boost.URL; a pair with an invalid escape is left out.
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body);
+// The same, strict: nullopt when an escape is invalid or a name or value holds a NUL octet (the
+// token endpoint answers invalid_request then).
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_form_strict(std::string_view body);
 
 }  // namespace oauthmail::sandbox
