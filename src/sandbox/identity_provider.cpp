@@ -982,6 +982,15 @@ struct identity_provider::impl {
         if (scopes.empty()) return missing_parameter("scope");
         auto parsed = ms_parse(scopes);
         if (!parsed) return *parsed.error;
+        // Sign-in may span resources, but ".default" is not combined with named scopes of its resource.
+        for (const auto& a : *parsed.value) {
+          for (const auto& b : *parsed.value) {
+            if (!a.oidc && !b.oidc && a.resource == b.resource && a.permission == ".default" &&
+                b.permission != ".default") {
+              return invalid_scope(join(scopes));
+            }
+          }
+        }
         return scopes;
       }
       case profile_kind::google:
