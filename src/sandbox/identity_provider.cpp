@@ -75,7 +75,48 @@ bool same_secret(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string html_escape(std::string_view s) {
+// Request text echoed in an answer (a scope, a client id, a tenant): valid UTF-8 without control
+// characters, so that the JSON and HTML stay well-formed; anything else becomes '?'.
+std::string clean_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out.push_back(c < 0x20 || c == 0x7F ? '?' : static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    unsigned min = 0;
+    unsigned cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1, min = 0x80, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, min = 0x800, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, min = 0x10000, cp = c & 0x07;
+    }
+    bool ok = n > 0 && i + n < s.size();
+    for (std::size_t k = 1; ok && k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) ok = false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    ok = ok && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    if (ok) {
+      out.append(s.substr(i, n + 1));
+      i += n + 1;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view raw) {
+  const std::string s = clean_text(raw);
   std::string out;
   out.reserve(s.size());
   for (const char c : s) {
@@ -499,15 +540,15 @@ struct identity_provider::impl {
         correlation = oauth::random_uuid(random);
       }
       const std::string ts = ms_timestamp(now);
-      o["error_description"] = "AADSTS" + std::to_string(e.code) + ": " + e.description + "\r\nTrace ID: " + trace +
-                               "\r\nCorrelation ID: " + correlation + "\r\nTimestamp: " + ts;
+      o["error_description"] = "AADSTS" + std::to_string(e.code) + ": " + clean_text(e.description) +
+                               "\r\nTrace ID: " + trace + "\r\nCorrelation ID: " + correlation + "\r\nTimestamp: " + ts;
       o["error_codes"] = json::array{e.code};
       o["timestamp"] = ts;
       o["trace_id"] = trace;
       o["correlation_id"] = correlation;
       o["error_uri"] = "https://login.microsoftonline.com/error?code=" + std::to_string(e.code);
     } else if (!e.description.empty()) {
-      o["error_description"] = e.description;
+      o["error_description"] = clean_text(e.description);
     }
     auto r = http_response::json(e.status, json::serialize(o));
     r.headers.emplace_back("Cache-Control", "no-store");

@@ -495,6 +495,21 @@ TEST_F(Microsoft, TokenEndpointRequestErrors) {
   EXPECT_EQ(ok.status, 200) << ok.body;
 }
 
+TEST_F(Microsoft, EchoedRequestTextStaysValidJson) {
+  // Found by fuzzing: a scope with invalid UTF-8 and control characters was echoed raw.
+  auto r = post_form(path_of(ep_.token), "grant_type=client_credentials&client_id=" + cl("app-secret").client_id +
+                                             "&client_secret=" + oauth::form_encode(cl("app-secret").secret) +
+                                             "&scope=off%A8line%0D%0A%C3%BC");
+  expect_aadsts(r, 400, "invalid_scope", 1002012, "The provided value for scope off?line??\xC3\xBC is not valid.");
+  auto g = post_form(path_of(ep_.token), "grant_type=x%FFy%01");
+  expect_aadsts(g, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type 'x?y?'.");
+  auto bad = post_form(path_of(ep_.device_authorization), "client_id=" + cl("public").client_id +
+                                                              "&scope=https%3A%2F%2Foutlook.office.com%2F%C3%BC%E2%82");
+  expect_aadsts(bad, 400, "invalid_scope", 70011,
+                "The provided value for the input parameter 'scope' isn't valid. The scope "
+                "https://outlook.office.com/\xC3\xBC?? isn't valid.");
+}
+
 // ------------------------------------------------------------------ device code
 
 TEST_F(Microsoft, DeviceAuthorizationResponseIsMicrosofts) {
