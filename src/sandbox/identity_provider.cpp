@@ -449,6 +449,7 @@ struct identity_provider::impl {
   oauth::random_source random = oauth::system_random();
   std::mutex mutex;
   time_point last_now{};
+  time_point last_prune{};
 
   std::map<std::string, refresh_record, std::less<>> refresh_tokens;
   std::map<std::string, family_record, std::less<>> families;
@@ -1089,19 +1090,19 @@ struct identity_provider::impl {
     return random_b64(random, 32);
   }
 
+  // Forgets what can no longer be used. Expired refresh tokens are kept a day longer so that their
+  // use is answered "expired" (AADSTS700082), not "unknown".
   void prune(time_point now) {
     std::erase_if(devices, [&](const auto& e) { return e.second.expires_at + 1h < now; });
     std::erase_if(codes, [&](const auto& e) { return e.second.expires_at + 1h < now; });
     std::erase_if(logins, [&](const auto& e) { return e.second.expires_at < now; });
-    std::erase_if(refresh_tokens, [&](const auto& e) { return e.second.expires_at < now; });
+    std::erase_if(refresh_tokens, [&](const auto& e) { return e.second.expires_at + 24h < now; });
+    std::set<std::string_view> live;
+    for (const auto& [value, rt] : refresh_tokens) live.insert(rt.family);
     for (auto& [id, f] : families) {
       std::erase_if(f.access_tokens, [&](const auto& at) { return at.second <= now; });
     }
-    std::erase_if(families, [&](const auto& e) {
-      if (!e.second.access_tokens.empty()) return false;
-      return std::none_of(refresh_tokens.begin(), refresh_tokens.end(),
-                          [&](const auto& rt) { return rt.second.family == e.first; });
-    });
+    std::erase_if(families, [&](const auto& e) { return e.second.access_tokens.empty() && !live.contains(e.first); });
   }
 
   std::string mint(const token_plan& plan, const std::string& client_id, std::optional<std::string> user,
@@ -2149,6 +2150,10 @@ struct identity_provider::impl {
 
   std::optional<http_response> route(const http_request& request, time_point now) {
     last_now = std::max(last_now, now);
+    if (now - last_prune >= 60s) {  // stale state goes at most a minute late, without a scan per request
+      prune(now);
+      last_prune = now;
+    }
     const std::string_view path = request.path();
     if (path == "/introspect") return handle_introspect(request, now, tenant_kind::own);
     if (path == "/device") return handle_device_page(request, now);
