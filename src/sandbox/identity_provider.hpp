@@ -4,19 +4,30 @@
 // no verification_uri_complete) or like Google (profile google: {"error","error_description"},
 // verification_url, jwt-bearer grant for service accounts), or a plain RFC 6749 server (generic).
 //
-// Endpoints (base = http://ADDR:PORT; Microsoft paths carry the tenant id, "organizations" or
-// "common" where Microsoft allows them):
-//   microsoft  /{tenant}/v2.0/.well-known/openid-configuration   /{tenant}/oauth2/v2.0/token
+// Endpoints (base = http://ADDR:PORT). Each profile serves exactly these paths (handle() returns
+// nullopt for any other) and its discovery document lists exactly them:
+//   microsoft  /{tenant}/v2.0/.well-known/openid-configuration  /{tenant}/oauth2/v2.0/token
 //              /{tenant}/oauth2/v2.0/devicecode  /{tenant}/oauth2/v2.0/authorize  /{tenant}/discovery/v2.0/keys
-//   google     /.well-known/openid-configuration  /token  /device/code  /o/oauth2/v2/auth  /revoke  /oauth2/v3/certs
-//   all        /.well-known/oauth-authorization-server  /token  /device/code  /authorize  /jwks  /revoke
-//              /introspect (RFC 7662)  /device (approval page, GET form + POST)  /login (authorize page POST)
-// Grants: client_credentials (client_secret_post, client_secret_basic, private_key_jwt with RS256
-// or PS256 and x5t / x5t#S256 / kid), refresh_token (rotating: the old one is dead once the new one
-// is issued), urn:ietf:params:oauth:grant-type:device_code (RFC 8628 with slow_down, interval,
-// expiry, approval by page or approve_device()), authorization_code with PKCE S256 (RFC 7636;
-// plain is refused), urn:ietf:params:oauth:grant-type:jwt-bearer (google service accounts, `sub`
-// needs domain-wide delegation). Token lifetimes are settings, down to one second.
+//              {tenant} = the tenant id or the domain; "organizations" for delegated flows (app-only there is
+//              AADSTS50059; its discovery issuer is ".../{tenantid}/v2.0" as Entra's); "common" is refused
+//              for the sandbox's single-tenant apps (AADSTS50194); others are AADSTS90002. No revocation.
+//   google     /.well-known/openid-configuration  /token  /device/code  /o/oauth2/v2/auth  /revoke
+//              /oauth2/v3/certs
+//   generic    /.well-known/oauth-authorization-server (RFC 8414)  /token  /device/code  /authorize  /jwks
+//              /revoke
+//   all        /introspect (RFC 7662, confidential clients)  /device (approval page: GET form, POST)
+//              /login (the authorize page's form POST; redirects to redirect_uri with code and state)
+// Grants: client_credentials (microsoft, generic; client_secret_post, client_secret_basic,
+// private_key_jwt with RS256 or PS256 and x5t / x5t#S256 (Microsoft requires one) / kid, aud = the
+// token endpoint, exp at most 1 h ahead, jti used once), refresh_token (microsoft and generic rotate:
+// the old one is dead once the new one is issued; google keeps its refresh token and sends no new
+// one, as Google does), urn:ietf:params:oauth:grant-type:device_code (RFC 8628 with interval and
+// expiry, approval by page or approve_device(); slow_down for google and generic, none at Microsoft
+// which documents none; Google refuses Gmail scopes there), authorization_code with PKCE S256
+// (RFC 7636; plain is refused; required for public clients; a verifier without a challenge is
+// refused, RFC 9700 §2.1.1; loopback http redirect_uri with any port, RFC 8252 §7.3, [::1] not at
+// Microsoft), urn:ietf:params:oauth:grant-type:jwt-bearer (google service accounts, `sub` needs
+// domain-wide delegation). Token lifetimes are settings, down to one second.
 // Token endpoint faults come from fault_registry (500, 429 with Retry-After, invalid_grant, slow).
 // Must not: touch sockets or the wall clock; put a secret, code or token into an error body or a
 // log line; accept a client secret from a public client (AADSTS700025); accept a code twice.
