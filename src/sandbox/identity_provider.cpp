@@ -534,6 +534,7 @@ struct identity_provider::impl {
     json::object o;
     o["error"] = e.error;
     if (ms()) {
+      const long code = e.code != 0 ? e.code : 9002313;  // every Entra error carries a code
       const std::string trace = oauth::random_uuid(random);
       std::string correlation = request.header("client-request-id").value_or("");
       if (correlation.size() != 36 || !std::all_of(correlation.begin(), correlation.end(),
@@ -541,13 +542,13 @@ struct identity_provider::impl {
         correlation = oauth::random_uuid(random);
       }
       const std::string ts = ms_timestamp(now);
-      o["error_description"] = "AADSTS" + std::to_string(e.code) + ": " + clean_text(e.description) +
+      o["error_description"] = "AADSTS" + std::to_string(code) + ": " + clean_text(e.description) +
                                "\r\nTrace ID: " + trace + "\r\nCorrelation ID: " + correlation + "\r\nTimestamp: " + ts;
-      o["error_codes"] = json::array{e.code};
+      o["error_codes"] = json::array{code};
       o["timestamp"] = ts;
       o["trace_id"] = trace;
       o["correlation_id"] = correlation;
-      o["error_uri"] = "https://login.microsoftonline.com/error?code=" + std::to_string(e.code);
+      o["error_uri"] = "https://login.microsoftonline.com/error?code=" + std::to_string(code);
     } else if (!e.description.empty()) {
       o["error_description"] = clean_text(e.description);
     }
@@ -2051,7 +2052,12 @@ struct identity_provider::impl {
     auto auth = authenticate(*f, request, now, tenant);
     if (!auth) return render(*auth.error, request, now);
     if (auth.value->c->kind == client_kind::public_client) {
-      return render(invalid_client_basic(false), request, now);
+      return render(pick({401, "invalid_client", 7000218,
+                          "The request body must contain the following parameter: 'client_assertion' or "
+                          "'client_secret'."},
+                         {401, "invalid_client", 0, "Unauthorized"},
+                         {401, "invalid_client", 0, "Only confidential clients may introspect tokens."}),
+                    request, now);
     }
     const auto token = param(*f, "token");
     if (!token) return render(missing_parameter("token"), request, now);

@@ -965,7 +965,7 @@ TEST_F(Microsoft, IntrospectionForConfidentialClients) {
 
   // Public clients may not introspect; credentials are checked.
   auto pub = post_form("/introspect", "token=x&client_id=" + cl("public").client_id, t0);
-  EXPECT_EQ(pub.status, 401);
+  expect_aadsts(pub, 401, "invalid_client", 7000218, "The request body must contain the following parameter");
   auto wrong = post_form("/introspect", "token=x&client_id=" + cl("app-secret").client_id + "&client_secret=no", t0);
   EXPECT_EQ(wrong.status, 401);
   auto missing = post_form("/introspect", "client_id=" + cl("app-secret").client_id +
