@@ -632,8 +632,8 @@ struct identity_provider::impl {
   // ---------------------------------------------------------------- client authentication
 
   // RFC 6749 §2.3: client_secret_basic (id and secret form-encoded before base64, §2.3.1),
-  // client_secret_post, private_key_jwt (RFC 7523 §2.2), or none for public clients.
-  // `credentials_required`: Google public clients must send their secret for this request.
+  // client_secret_post, private_key_jwt (RFC 7523 §2.2), or none for public clients (Google's
+  // desktop clients are public but have a secret, which its token endpoint requires).
   outcome<authenticated_client> authenticate(const form_pairs& f, const http_request& request, time_point now,
                                              tenant_kind tenant) {
     std::optional<std::string> basic_id, basic_secret;
