@@ -32,7 +32,7 @@ struct sandbox_settings {
   sandbox::profile_kind profile = sandbox::profile_kind::microsoft;
   std::string state_dir;
   std::string smtp_address = "127.0.0.1";
-  std::uint16_t smtp_port = 0;  // 0 = a free port (587 is not used by default: it needs root)
+  std::uint16_t smtp_port = 0;              // 0 = a free port (587 is not used by default: it needs root)
   std::optional<std::uint16_t> smtps_port;  // implicit TLS; google: a free port by default
   std::string http_address = "127.0.0.1";
   std::uint16_t http_port = 0;
@@ -48,8 +48,8 @@ struct sandbox_info {
   std::string smtps_endpoint;  // "" when none
   std::string http_base;       // "http://127.0.0.1:PORT"
   std::string ca_file;
-  std::string state_file;      // DIR/sandbox.json
-  std::string config_file;     // DIR/oauthmail.toml: a ready-made oauthmail configuration
+  std::string state_file;   // DIR/sandbox.json
+  std::string config_file;  // DIR/oauthmail.toml: a ready-made oauthmail configuration
 };
 
 class sandbox_server {

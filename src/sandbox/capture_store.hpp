@@ -5,14 +5,13 @@
 // Must not: store credentials; open files outside the state folder it was given.
 #pragma once
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "core/result.hpp"
 #include "sandbox/smtp_policy.hpp"
@@ -26,9 +25,9 @@ struct stored_message {
   std::string mail_from;
   std::vector<std::string> rcpt_to;
   std::vector<std::pair<std::string, std::string>> headers;  // in order, unfolded, RFC 2047 decoded
-  std::string subject;  // decoded
+  std::string subject;                                       // decoded
   std::uint64_t size = 0;
-  std::string raw;      // only filled by get() / list(with_raw)
+  std::string raw;  // only filled by get() / list(with_raw)
 };
 
 class capture_store {

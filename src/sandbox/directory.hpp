@@ -16,12 +16,11 @@
 // Must not: print secrets (the files holding them are 0600 and referenced, never inlined).
 #pragma once
 
+#include <boost/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "core/result.hpp"
 

@@ -14,6 +14,7 @@
 // Must not: touch sockets or clocks; use a global random source (the caller passes one in).
 #pragma once
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -21,8 +22,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "core/result.hpp"
 #include "smtp/server_session.hpp"

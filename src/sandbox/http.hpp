@@ -14,13 +14,13 @@
 namespace oauthmail::sandbox {
 
 struct http_request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // path and query, as received: "/token?x=1"
+  std::string method;                                       // "GET", "POST", ...
+  std::string target;                                       // path and query, as received: "/token?x=1"
   std::map<std::string, std::string, std::less<>> headers;  // names lower-case
   std::string body;
   std::string peer_address;  // "127.0.0.1"
 
-  std::string_view path() const;                                         // target without the query
+  std::string_view path() const;                                            // target without the query
   std::optional<std::string> query_parameter(std::string_view name) const;  // percent-decoded
   std::optional<std::string> header(std::string_view lower_case_name) const;
 };

@@ -22,14 +22,13 @@
 // log line; accept a client secret from a public client (AADSTS700025); accept a code twice.
 #pragma once
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <boost/json.hpp>
 
 #include "core/result.hpp"
 #include "sandbox/directory.hpp"
@@ -55,10 +54,10 @@ struct idp_endpoints {
   std::string token;
   std::string device_authorization;
   std::string authorization;
-  std::string revocation;     // empty for microsoft (Entra has no RFC 7009 endpoint)
+  std::string revocation;  // empty for microsoft (Entra has no RFC 7009 endpoint)
   std::string introspection;
   std::string jwks;
-  std::string device_page;    // where a person enters the user code
+  std::string device_page;  // where a person enters the user code
 };
 
 class identity_provider {

@@ -50,16 +50,16 @@ struct smtp_profile {
   bool dsn = true;
   std::uint64_t max_message_octets = 157286400;
   std::size_t recipients_per_message = 500;
-  std::size_t recipients_per_day = 10000;  // 0 = unlimited
-  std::size_t messages_per_minute = 30;    // per mailbox; 0 = unlimited
-  std::size_t concurrent_connections_per_mailbox = 3;  // 0 = unlimited
+  std::size_t recipients_per_day = 10000;                 // 0 = unlimited
+  std::size_t messages_per_minute = 30;                   // per mailbox; 0 = unlimited
+  std::size_t concurrent_connections_per_mailbox = 3;     // 0 = unlimited
   std::chrono::seconds refuse_tokens_expiring_within{0};  // 0 = off (HVE behaviour when > 0)
-  bool oauth_error_challenge = false;  // google: JSON 334 before the 535
-  bool enforce_send_as = true;         // SendAsDenied after the final dot
-  bool accept_passwords = false;       // PLAIN/LOGIN with a password: always refused unless set
-  std::vector<std::string> accepted_audiences;  // a token must carry one of these
-  std::vector<std::string> delegated_scopes;    // any one suffices ("SMTP.Send", "https://mail.google.com/")
-  std::vector<std::string> app_roles;           // any one suffices ("SMTP.SendAsApp")
+  bool oauth_error_challenge = false;                     // google: JSON 334 before the 535
+  bool enforce_send_as = true;                            // SendAsDenied after the final dot
+  bool accept_passwords = false;                          // PLAIN/LOGIN with a password: always refused unless set
+  std::vector<std::string> accepted_audiences;            // a token must carry one of these
+  std::vector<std::string> delegated_scopes;              // any one suffices ("SMTP.Send", "https://mail.google.com/")
+  std::vector<std::string> app_roles;                     // any one suffices ("SMTP.SendAsApp")
 };
 // The profile with the provider's defaults.
 smtp_profile make_profile(profile_kind kind);

@@ -13,13 +13,12 @@
 // Must not: accept alg "none" or HMAC; log a token (the JWT is secret<>).
 #pragma once
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "core/result.hpp"
 #include "core/secret.hpp"
@@ -33,10 +32,10 @@ using oauth::wall_clock;
 // What a token grants, decided by the identity provider from the grant and the requested scopes.
 struct token_grant {
   std::string client_id;
-  std::optional<std::string> user;   // delegated: the mailbox; app-only: none
+  std::optional<std::string> user;     // delegated: the mailbox; app-only: none
   std::vector<std::string> audiences;  // usually one
-  std::vector<std::string> scopes;   // delegated, without the resource prefix ("SMTP.Send")
-  std::vector<std::string> roles;    // app-only ("SMTP.SendAsApp")
+  std::vector<std::string> scopes;     // delegated, without the resource prefix ("SMTP.Send")
+  std::vector<std::string> roles;      // app-only ("SMTP.SendAsApp")
   std::chrono::seconds lifetime{3599};
 };
 
@@ -50,12 +49,12 @@ struct validated_token {
 };
 
 enum class token_problem {
-  malformed = 1,      // not a JWT, bad base64, bad JSON
-  bad_signature,      // not signed by this sandbox (or alg none/HS256)
-  expired,            // exp <= now (with no leeway)
-  not_yet_valid,      // nbf > now
+  malformed = 1,  // not a JWT, bad base64, bad JSON
+  bad_signature,  // not signed by this sandbox (or alg none/HS256)
+  expired,        // exp <= now (with no leeway)
+  not_yet_valid,  // nbf > now
   wrong_issuer,
-  revoked,            // its jti was revoked (RFC 7009 on an access token)
+  revoked,  // its jti was revoked (RFC 7009 on an access token)
 };
 std::string_view describe(token_problem p) noexcept;  // plain words, for logs and the HTTP API
 
@@ -73,7 +72,7 @@ class token_authority {
     std::optional<token_problem> problem;  // set when not
   };
   validation validate(std::string_view jwt, wall_clock::time_point now) const;
-  void revoke(std::string_view jwt);  // by jti, until it would expire anyway
+  void revoke(std::string_view jwt, wall_clock::time_point now);  // by jti, until it would expire anyway
 
   boost::json::object jwks() const;  // {"keys":[{"kty":"RSA","use":"sig","kid":...,"n":...,"e":...,"alg":"RS256"}]}
   const std::string& issuer() const noexcept;

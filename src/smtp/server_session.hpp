@@ -102,10 +102,10 @@ struct server_options {
   bool enhanced_status_codes = true;
   bool dsn = false;
   std::uint64_t max_message_octets = std::uint64_t{35} * 1024 * 1024;  // SIZE; 0 = SIZE not advertised, unlimited
-  std::size_t max_command_octets = 2048;     // RFC 5321: at least 512, CRLF included
-  std::size_t max_auth_line_octets = 12288;  // RFC 4954 §4
-  std::size_t max_recipients = 100;          // per message
-  std::size_t max_errors = 20;               // then 421 and close
+  std::size_t max_command_octets = 2048;                               // RFC 5321: at least 512, CRLF included
+  std::size_t max_auth_line_octets = 12288;                            // RFC 4954 §4
+  std::size_t max_recipients = 100;                                    // per message
+  std::size_t max_errors = 20;                                         // then 421 and close
   bare_line_end_policy bare_line_ends = bare_line_end_policy::reject;
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  // waiting for a command
   std::chrono::milliseconds data_timeout{std::chrono::minutes(3)};  // between DATA content reads
@@ -125,9 +125,9 @@ struct server_request {
     message,       // the complete content (take_message()); the answer is the final reply
   };
   kind what = kind::connect;
-  std::string argument;    // helo: the domain
-  std::string address;     // mail/rcpt: without the angle brackets; "" = null reverse path
-  std::vector<std::string> parameters;  // mail/rcpt: "SIZE=1234", "BODY=8BITMIME", ...
+  std::string argument;                                 // helo: the domain
+  std::string address;                                  // mail/rcpt: without the angle brackets; "" = null reverse path
+  std::vector<std::string> parameters;                  // mail/rcpt: "SIZE=1234", "BODY=8BITMIME", ...
   std::optional<sasl::server_credentials> credentials;  // authenticate
 };
 
@@ -170,9 +170,9 @@ struct server_action {
 struct received_message {
   std::string mail_from;
   std::vector<std::string> mail_parameters;
-  std::vector<std::string> rcpt_to;  // accepted recipients only, in order
-  std::string content;               // dot-stuffing undone, CRLF line ends, without the final ".\r\n"
-  std::string helo;                  // the EHLO/HELO argument
+  std::vector<std::string> rcpt_to;              // accepted recipients only, in order
+  std::string content;                           // dot-stuffing undone, CRLF line ends, without the final ".\r\n"
+  std::string helo;                              // the EHLO/HELO argument
   std::optional<sasl::server_credentials> auth;  // who authenticated (secret wiped: empty)
   bool tls = false;
 };
