@@ -57,9 +57,10 @@ struct smtp_profile {
   bool oauth_error_challenge = false;                     // google: JSON 334 before the 535
   bool enforce_send_as = true;                            // SendAsDenied after the final dot
   bool accept_passwords = false;                          // PLAIN/LOGIN with a password: always refused unless set
-  std::vector<std::string> accepted_audiences;            // a token must carry one of these
-  std::vector<std::string> delegated_scopes;              // any one suffices ("SMTP.Send", "https://mail.google.com/")
-  std::vector<std::string> app_roles;                     // any one suffices ("SMTP.SendAsApp")
+  bool require_tls_for_auth = true;                       // AUTH offered and accepted only over TLS
+  std::vector<std::string> accepted_audiences;  // a token must carry one of these; empty: its client id (Google)
+  std::vector<std::string> delegated_scopes;    // any one suffices ("SMTP.Send", "https://mail.google.com/")
+  std::vector<std::string> app_roles;           // any one suffices ("SMTP.SendAsApp")
 };
 // The profile with the provider's defaults.
 smtp_profile make_profile(profile_kind kind);
