@@ -347,15 +347,17 @@ class connection_impl final : public smtp_policy::connection {
         if (f.drop || f.decision) return finish(std::move(f), {});
         return finish(std::move(f), data());
       }
-      case kind::message: {
-        smtp::received_message message = session.take_message();
-        rcpts_ = 0;
-        auto f = fault(smtp_step::data_end);
-        if (f.drop || f.decision) return finish(std::move(f), {});
-        return finish(std::move(f), deliver(std::move(message), now));
-      }
+      case kind::message:
+        return decide_message(session.take_message(), now);
     }
     return finish({}, server_decision::ok());
+  }
+
+  policy_answer decide_message(smtp::received_message message, wall_clock::time_point now) override {
+    rcpts_ = 0;
+    auto f = fault(smtp_step::data_end);
+    if (f.drop || f.decision) return finish(std::move(f), {});
+    return finish(std::move(f), deliver(std::move(message), now));
   }
 
   std::optional<smtp_fault> fault_at(smtp_step step) override {
