@@ -139,7 +139,7 @@ int sandbox_command::run_server() {
   std::printf("  CA certificate      %s\n", info.ca_file.c_str());
   std::printf("  Description         %s\n", info.state_file.c_str());
   std::printf("  oauthmail config    %s\n", info.config_file.c_str());
-  std::printf("Try: oauthmail --config %s send --account sandbox --from ... --to someone@example.test\n",
+  std::printf("Try: OAUTHMAIL_CONFIG=%s oauthmail send --account sandbox --from sender@... --to someone@example.test\n",
               info.config_file.c_str());
   std::fflush(stdout);
   (*server)->run(true);

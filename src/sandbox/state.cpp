@@ -220,12 +220,13 @@ std::string account_configuration(const prepared_state& state, const sandbox_des
   }
   if (starttls == nullptr && !desc.smtp.empty()) starttls = &desc.smtp.front();
   std::string out = fmt::format(
-      "# oauthmail configuration for the sandbox in {} (profile {}).\n"
-      "# Written by `oauthmail sandbox`; use it with: oauthmail --config {} ...\n"
+      "# oauthmail configuration for the sandbox in {0} (profile {1}).\n"
+      "# Written by `oauthmail sandbox`. Use it with --config {2} (oauthmail send --config ...)\n"
+      "# or OAUTHMAIL_CONFIG={2}.\n"
       "# Secrets are file references to the sandbox's state folder; nothing here is secret.\n\n"
       "default_account = \"sandbox\"\n\n"
-      "[token_cache]\npath = {}\n",
-      state.dir, to_string(desc.profile), toml_string((fs::path(state.dir) / "oauthmail.toml").string()),
+      "[token_cache]\npath = {3}\n",
+      state.dir, to_string(desc.profile), (fs::path(state.dir) / "oauthmail.toml").string(),
       toml_string((fs::path(state.dir) / "token-cache").string()));
 
   const std::string provider = desc.profile == profile_kind::microsoft ? "microsoft"
@@ -238,7 +239,11 @@ std::string account_configuration(const prepared_state& state, const sandbox_des
   };
   auto endpoints = [&](bool device, bool authorize) {
     std::string s;
-    if (desc.profile == profile_kind::generic) return fmt::format("issuer = {}\n", toml_string(e.issuer));
+    if (desc.profile == profile_kind::generic) {
+      // A standards-only provider has no default scope: the sandbox's SMTP server accepts "smtp".
+      return fmt::format("issuer = {}\nscopes = {}\n", toml_string(e.issuer),
+                         device || authorize ? R"(["smtp", "offline_access"])" : R"(["smtp"])");
+    }
     s += fmt::format("token_endpoint = {}\n", toml_string(e.token));
     if (device && !e.device_authorization.empty()) {
       s += fmt::format("device_authorization_endpoint = {}\n", toml_string(e.device_authorization));
@@ -265,6 +270,9 @@ std::string account_configuration(const prepared_state& state, const sandbox_des
     if (f == nullptr) continue;
     std::string block;
     const std::string user = c.kind == client_kind::public_client ? sender : first_mailbox(d, c);
+    // Google has no client-credentials grant for Gmail: its machine accounts are service accounts.
+    const bool app_only = c.kind == client_kind::secret || c.kind == client_kind::certificate;
+    if (app_only && desc.profile == profile_kind::google) continue;
     switch (c.kind) {
       case client_kind::secret:
         if (c.name != "app-secret") continue;  // app-noperm is for failure tests, not for a ready-made account
@@ -313,7 +321,7 @@ core::result<written_files> write_descriptions(const prepared_state& state, cons
     // The file Google's console lets you download, pointing at the sandbox's token endpoint.
     boost::json::object sa{{"type", "service_account"},
                            {"project_id", "oauthmail-sandbox"},
-                           {"private_key_id", c.client_id.substr(0, 12)},
+                           {"private_key_id", c.key_id},
                            {"private_key", *key},
                            {"client_email", c.service_account_email},
                            {"client_id", c.client_id},

@@ -18,12 +18,12 @@ bool contains(std::string_view haystack, std::string_view needle) { return hayst
 
 class SandboxSend : public ::testing::Test {
  protected:
-  run_result send(const sandbox_process& sb, const std::string& config, const std::string& account,
+  run_result send(const sandbox_process& /*sb*/, const std::string& config, const std::string& account,
                   const std::string& from, const std::string& to, const std::string& subject) {
     const auto message = dir_ / ("message-" + std::to_string(++n_) + ".eml");
-    write_file(message, "From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: " + subject +
-                            "\r\nMessage-ID: <" + std::to_string(n_) + "@oauthmail.test>\r\n\r\nHello.\r\n");
-    return run_program({OAUTHMAIL_BINARY, "--config", config, "send", "--account", account, "--from", from, "--to", to},
+    write_file(message, "From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" +
+                            std::to_string(n_) + "@oauthmail.test>\r\n\r\nHello.\r\n");
+    return run_program({OAUTHMAIL_BINARY, "send", "--config", config, "--account", account, "--from", from, "--to", to},
                        dir_.path(), message, 60s);
   }
   run_result send(const sandbox_process& sb, const std::string& from, const std::string& subject,
@@ -45,10 +45,9 @@ class SandboxSend : public ::testing::Test {
   }
   static int token_requests(const sandbox_process& sb) {
     auto c = sb.http("GET", "/api/counters").json().as_object();
-    const auto& t = c.at("token_endpoint").as_object();
     int total = 0;
-    for (const auto& [k, v] : t) {
-      if (v.is_int64()) total += static_cast<int>(v.as_int64());
+    for (const auto& [grant, n] : c.at("token_endpoint").at("token_requests").as_object()) {
+      total += static_cast<int>(n.at("requests").to_number<std::int64_t>());
     }
     return total;
   }
@@ -60,7 +59,7 @@ class SandboxSend : public ::testing::Test {
 
 TEST_F(SandboxSend, ConfigWrittenBySandboxIsValid) {
   for (const char* profile : {"microsoft", "google", "generic"}) {
-    sandbox_process sb(dir_, {.profile = profile});
+    sandbox_process sb(dir_, sandbox_profile(profile));
     auto check = run_program({OAUTHMAIL_BINARY, "config", "check", "--config", sb.config_file()}, dir_.path());
     EXPECT_EQ(check.exit_code, 0) << profile << "\n" << check.out << check.err;
     // Nothing secret in it: secrets are file references.
@@ -89,14 +88,14 @@ TEST_F(SandboxSend, MicrosoftAppOnlySecretAndCertificateDeliver) {
 }
 
 TEST_F(SandboxSend, GoogleServiceAccountDelivers) {
-  sandbox_process sb(dir_, {.profile = "google"});
+  sandbox_process sb(dir_, sandbox_profile("google"));
   auto r = send(sb, "sender@" + sb.domain(), "service account");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(sb.messages().size(), 1u);
 }
 
 TEST_F(SandboxSend, GenericProviderByDiscoveryDelivers) {
-  sandbox_process sb(dir_, {.profile = "generic"});
+  sandbox_process sb(dir_, sandbox_profile("generic"));
   auto r = send(sb, "sender@" + sb.domain(), "generic");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(sb.messages().size(), 1u);
@@ -104,7 +103,7 @@ TEST_F(SandboxSend, GenericProviderByDiscoveryDelivers) {
 
 TEST_F(SandboxSend, TokenExpiringMidRunIsRenewedAndNothingIsLost) {
   // 4-second tokens: oauthmail renews ahead of expiry (at most half the lifetime before it).
-  sandbox_process sb(dir_, {.token_lifetime = 4});
+  sandbox_process sb(dir_, sandbox_token_lifetime(4));
   const std::string sender = "sender@" + sb.domain();
   for (int i = 0; i < 6; ++i) {
     auto r = send(sb, sender, "run " + std::to_string(i));
@@ -155,10 +154,13 @@ TEST_F(SandboxSend, SmtpAuthDisabledForTheMailboxIsExplained_5_7_139) {
 TEST_F(SandboxSend, SendAsDeniedIsReportedAfterTheData) {
   sandbox_process sb(dir_);
   const std::string other = "other@" + sb.domain();
-  const auto cfg = config_with(sb, "sandbox", "allowed_senders = [\"sender@" + sb.domain() + "\", \"" + other + "\"]\n");
+  const auto cfg =
+      config_with(sb, "sandbox", "allowed_senders = [\"sender@" + sb.domain() + "\", \"" + other + "\"]\n");
   auto r = send(sb, cfg, "sandbox", other, "x@example.test", "send as");
-  EXPECT_EQ(r.exit_code, EX_UNAVAILABLE) << r.out << r.err;
+  // A permanent refusal that needs an administrator (grant Send As, or fix From): EX_CONFIG.
+  EXPECT_EQ(r.exit_code, EX_CONFIG) << r.out << r.err;
   EXPECT_TRUE(contains(r.out + r.err, "5.2.252")) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out + r.err, "Add-RecipientPermission")) << r.out << r.err;
   EXPECT_TRUE(contains(r.out + r.err, "SendAsDenied")) << r.out << r.err;
   EXPECT_TRUE(sb.messages().empty());
 }
@@ -175,7 +177,8 @@ TEST_F(SandboxSend, ThrottlingIsATemporaryFailure) {
 
 TEST_F(SandboxSend, TransientFaultIsReportedAsTemporaryAndTheNextRunDelivers) {
   sandbox_process sb(dir_);
-  sb.set_faults(R"({"smtp":[{"step":"data_end","action":"reply","reply":"451 4.7.500 Server busy. Please try again later.","times":1}]})");
+  sb.set_faults(
+      R"({"smtp":[{"step":"data_end","action":"reply","reply":"451 4.7.500 Server busy. Please try again later.","times":1}]})");
   const std::string sender = "sender@" + sb.domain();
   EXPECT_EQ(send(sb, sender, "try 1").exit_code, EX_TEMPFAIL);
   EXPECT_EQ(send(sb, sender, "try 2").exit_code, 0);

@@ -3,13 +3,14 @@
 // Authlib as a generic OAuth2 client (client credentials, device flow, refresh). Each profile's
 // replies are asserted against the strings of ../shared/reference/providers.md, and each fault
 // kind is asserted. `oauthmail send` against the sandbox is in sandbox_send_test.cpp.
+#include "integration/support/sandbox.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <thread>
 
 #include "integration/support/harness.hpp"
-#include "integration/support/sandbox.hpp"
 
 namespace oauthmail::testing {
 namespace {
@@ -26,14 +27,17 @@ class SandboxClients : public ::testing::Test {
  protected:
   // smtplib against the sandbox's STARTTLS (or implicit TLS) port. Returns the script's JSON.
   boost::json::object smtplib(const sandbox_process& sb, const std::string& user, const std::string& token,
-                              const std::string& from, std::vector<std::string> to, const std::string& mechanism = "XOAUTH2",
-                              bool implicit = false) {
+                              const std::string& from, std::vector<std::string> to,
+                              const std::string& mechanism = "XOAUTH2", bool implicit = false) {
     const auto token_file = dir_ / ("token-" + std::to_string(++n_));
     write_file(token_file, token);
-    std::vector<std::string> argv = {system_python, peer("smtplib_client.py"), "--port",
-                                     std::to_string(implicit ? sb.smtps_port() : sb.smtp_port()),
-                                     "--ca", sb.ca_file(), "--user", user, "--token-file", token_file.string(),
-                                     "--from", from, "--mechanism", mechanism};
+    std::vector<std::string> argv = {system_python,  peer("smtplib_client.py"),
+                                     "--port",       std::to_string(implicit ? sb.smtps_port() : sb.smtp_port()),
+                                     "--ca",         sb.ca_file(),
+                                     "--user",       user,
+                                     "--token-file", token_file.string(),
+                                     "--from",       from,
+                                     "--mechanism",  mechanism};
     for (const auto& t : to) argv.insert(argv.end(), {"--to", t});
     if (implicit) argv.emplace_back("--implicit-tls");
     auto r = run_program(argv, dir_.path(), std::nullopt, 60s);
@@ -77,7 +81,7 @@ TEST_F(SandboxClients, MicrosoftAppOnlyTokenSendsThroughSmtplibAndIsCaptured) {
   auto messages = sb.messages(true);
   ASSERT_EQ(messages.size(), 1u);
   const auto& m = messages.at(0).as_object();
-  EXPECT_EQ(boost::json::serialize(m.at("mail_from")), "\"" + sender + "\"") << boost::json::serialize(m);
+  EXPECT_EQ(m.at("envelope").at("mail_from").as_string(), sender) << boost::json::serialize(m);
   EXPECT_TRUE(contains(boost::json::serialize(m), "smtplib test"));
   EXPECT_TRUE(contains(boost::json::serialize(m), "Hello from smtplib."));
 
@@ -89,7 +93,7 @@ TEST_F(SandboxClients, MicrosoftAppOnlyTokenSendsThroughSmtplibAndIsCaptured) {
 }
 
 TEST_F(SandboxClients, MicrosoftRefusesWrongTokensWithAStraight535_5_7_3) {
-  sandbox_process sb(dir_, {.token_lifetime = 2});
+  sandbox_process sb(dir_, sandbox_token_lifetime(2));
   const std::string sender = "sender@" + sb.domain();
   // A Graph token (audience graph.microsoft.com): the most common mistake (providers.md §6.1).
   auto graph = smtplib(sb, sender, sb.app_token(graph_scope), sender, {"x@example.test"});
@@ -123,7 +127,8 @@ TEST_F(SandboxClients, MicrosoftMailboxWithSmtpAuthDisabledGets5_7_139) {
   const std::string mailbox = "disabled@" + sb.domain();
   auto out = smtplib(sb, mailbox, sb.app_token(app_scope), mailbox, {"x@example.test"});
   EXPECT_EQ(out.at("code").to_number<int>(), 535);
-  EXPECT_TRUE(contains(text_of(out), "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox"))
+  EXPECT_TRUE(contains(text_of(out),
+                       "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox"))
       << text_of(out);
 }
 
@@ -162,11 +167,11 @@ TEST_F(SandboxClients, CurlSendsWithATokenFetchedByCurl) {
   sandbox_process sb(dir_);
   const std::string sender = "sender@" + sb.domain();
   // The token, fetched with curl from the token endpoint.
-  auto tok = run_program({"curl", "-sS", "--fail-with-body", "-d", "grant_type=client_credentials", "-d",
-                          "client_id=" + sb.client_id("app-secret"), "--data-urlencode",
-                          "client_secret=" + sb.client_secret("app-secret"), "--data-urlencode", "scope=" + app_scope,
-                          sb.token_endpoint()},
-                         dir_.path());
+  auto tok = run_program(
+      {"curl", "-sS", "--fail-with-body", "-d", "grant_type=client_credentials", "-d",
+       "client_id=" + sb.client_id("app-secret"), "--data-urlencode", "client_secret=" + sb.client_secret("app-secret"),
+       "--data-urlencode", "scope=" + app_scope, sb.token_endpoint()},
+      dir_.path());
   ASSERT_EQ(tok.exit_code, 0) << tok.out << tok.err;
   const auto token = std::string(boost::json::parse(tok.out).at("access_token").as_string());
   EXPECT_EQ(boost::json::parse(tok.out).at("token_type").as_string(), "Bearer");
@@ -187,13 +192,14 @@ TEST_F(SandboxClients, CurlSendsWithATokenFetchedByCurl) {
 // ---- Google profile ------------------------------------------------------------------------------
 
 TEST_F(SandboxClients, GoogleRefusedTokenGetsTheJsonChallengeThen535_5_7_8) {
-  sandbox_process sb(dir_, {.profile = "google"});
+  sandbox_process sb(dir_, sandbox_profile("google"));
   const std::string user = "sender@" + sb.domain();
   auto out = smtplib(sb, user, "ya29.not-a-sandbox-token", user, {"x@example.test"});
   EXPECT_FALSE(out.at("ok").as_bool());
   EXPECT_EQ(out.at("code").to_number<int>(), 535);
   ASSERT_TRUE(out.contains("challenge")) << boost::json::serialize(out);
-  EXPECT_EQ(out.at("challenge").as_string(), R"({"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"})");
+  EXPECT_EQ(out.at("challenge").as_string(),
+            R"({"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"})");
   EXPECT_TRUE(contains(text_of(out), "5.7.8 Username and Password not accepted")) << text_of(out);
   EXPECT_TRUE(contains(text_of(out), "https://support.google.com/mail/?p=BadCredentials")) << text_of(out);
   EXPECT_TRUE(contains(text_of(out), "- gsmtp")) << text_of(out);
@@ -205,13 +211,12 @@ TEST_F(SandboxClients, GoogleRefusedTokenGetsTheJsonChallengeThen535_5_7_8) {
 }
 
 TEST_F(SandboxClients, GoogleServiceAccountTokenOverImplicitTlsAndTheRecipientLimit) {
-  sandbox_process sb(dir_, {.profile = "google"});
+  sandbox_process sb(dir_, sandbox_profile("google"));
   ASSERT_NE(sb.smtps_port(), 0);
   const std::string user = "sender@" + sb.domain();
   // oauthmail gets the token with the service account's JWT bearer grant (domain-wide delegation).
-  auto shown = run_program({OAUTHMAIL_BINARY, "--config", sb.config_file(), "token", "show", "sandbox", "--reveal",
-                            "--json"},
-                           dir_.path());
+  auto shown = run_program(
+      {OAUTHMAIL_BINARY, "token", "show", "sandbox", "--config", sb.config_file(), "--reveal", "--json"}, dir_.path());
   ASSERT_EQ(shown.exit_code, 0) << shown.out << shown.err;
   const auto info = boost::json::parse(shown.out).as_object();
   EXPECT_EQ(info.at("user").as_string(), user);
@@ -243,10 +248,10 @@ TEST_F(SandboxClients, AuthlibClientCredentialsDeviceFlowAndRotatingRefresh) {
   const auto secret_file = dir_ / "app-secret";
   write_file(secret_file, sb.client_secret("app-secret"));
 
-  auto cc = run_program({system_python, peer("authlib_client.py"), "client_credentials", "--token-endpoint",
-                         token_endpoint, "--client-id", sb.client_id("app-secret"), "--secret-file",
-                         secret_file.string(), "--scope", app_scope},
-                        dir_.path());
+  auto cc = run_program(
+      {system_python, peer("authlib_client.py"), "client_credentials", "--token-endpoint", token_endpoint,
+       "--client-id", sb.client_id("app-secret"), "--secret-file", secret_file.string(), "--scope", app_scope},
+      dir_.path());
   ASSERT_EQ(cc.exit_code, 0) << cc.err;
   auto ccj = boost::json::parse(cc.out).as_object();
   EXPECT_TRUE(ccj.at("ok").as_bool()) << cc.out;
@@ -255,9 +260,18 @@ TEST_F(SandboxClients, AuthlibClientCredentialsDeviceFlowAndRotatingRefresh) {
   // Device flow: Authlib polls while the test approves through the API, as a person would on the page.
   const auto token_out = dir_ / "device-token.json";
   spawn_options so;
-  so.argv = {system_python,   peer("authlib_client.py"), "device",        "--device-endpoint",
-             device_endpoint, "--token-endpoint",        token_endpoint,  "--client-id",
-             sb.client_id("public"), "--scope", "https://outlook.office.com/SMTP.Send offline_access", "--out",
+  so.argv = {system_python,
+             peer("authlib_client.py"),
+             "device",
+             "--device-endpoint",
+             device_endpoint,
+             "--token-endpoint",
+             token_endpoint,
+             "--client-id",
+             sb.client_id("public"),
+             "--scope",
+             "https://outlook.office.com/SMTP.Send offline_access",
+             "--out",
              token_out.string()};
   so.stdout_path = dir_ / "authlib-device.log";
   auto device = child_process::start(so);
@@ -279,18 +293,17 @@ TEST_F(SandboxClients, AuthlibClientCredentialsDeviceFlowAndRotatingRefresh) {
   const std::string first_refresh(tokens.at("refresh_token").as_string());
   const auto rt_file = dir_ / "rt";
   write_file(rt_file, first_refresh);
-  auto refreshed = run_program({system_python, peer("authlib_client.py"), "refresh", "--token-endpoint",
-                                token_endpoint, "--client-id", sb.client_id("public"), "--refresh-token-file",
-                                rt_file.string(), "--scope", "https://outlook.office.com/SMTP.Send offline_access",
-                                "--out", (dir_ / "rt2.json").string()},
-                               dir_.path());
+  auto refreshed =
+      run_program({system_python, peer("authlib_client.py"), "refresh", "--token-endpoint", token_endpoint,
+                   "--client-id", sb.client_id("public"), "--refresh-token-file", rt_file.string(), "--scope",
+                   "https://outlook.office.com/SMTP.Send offline_access", "--out", (dir_ / "rt2.json").string()},
+                  dir_.path());
   EXPECT_TRUE(boost::json::parse(refreshed.out).at("ok").as_bool()) << refreshed.out;
-  const std::string second_refresh(
-      boost::json::parse(read_file(dir_ / "rt2.json")).at("refresh_token").as_string());
+  const std::string second_refresh(boost::json::parse(read_file(dir_ / "rt2.json")).at("refresh_token").as_string());
   EXPECT_NE(second_refresh, first_refresh);
-  auto reused = run_program({system_python, peer("authlib_client.py"), "refresh", "--token-endpoint",
-                             token_endpoint, "--client-id", sb.client_id("public"), "--refresh-token-file",
-                             rt_file.string(), "--scope", "https://outlook.office.com/SMTP.Send offline_access"},
+  auto reused = run_program({system_python, peer("authlib_client.py"), "refresh", "--token-endpoint", token_endpoint,
+                             "--client-id", sb.client_id("public"), "--refresh-token-file", rt_file.string(), "--scope",
+                             "https://outlook.office.com/SMTP.Send offline_access"},
                             dir_.path());
   auto reusedj = boost::json::parse(reused.out).as_object();
   EXPECT_FALSE(reusedj.at("ok").as_bool()) << reused.out;
@@ -308,7 +321,8 @@ TEST_F(SandboxClients, SmtpFaultsDropDelayAndReply) {
   const std::string sender = "sender@" + sb.domain();
   const std::string token = sb.app_token(app_scope);
 
-  sb.set_faults(R"({"smtp":[{"step":"rcpt","action":"reply","reply":"451 4.7.500 Server busy. Please try again later.","times":1}]})");
+  sb.set_faults(
+      R"({"smtp":[{"step":"rcpt","action":"reply","reply":"451 4.7.500 Server busy. Please try again later.","times":1}]})");
   auto busy = smtplib(sb, sender, token, sender, {"x@example.test"});
   EXPECT_EQ(busy.at("stage").as_string(), "rcpt") << boost::json::serialize(busy);
   EXPECT_EQ(busy.at("code").to_number<int>(), 451);

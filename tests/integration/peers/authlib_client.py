@@ -53,7 +53,7 @@ def main():
             emit(summary(token, a.out))
         elif a.command == "device":
             s = OAuth2Session(a.client_id, None, scope=a.scope, token_endpoint_auth_method="none")
-            resp = s.post(a.device_endpoint, data={"client_id": a.client_id, "scope": a.scope})
+            resp = s.post(a.device_endpoint, data={"client_id": a.client_id, "scope": a.scope}, withhold_token=True)
             resp.raise_for_status()
             d = resp.json()
             emit({"user_code": d["user_code"], "interval": d.get("interval", 5),
@@ -65,7 +65,7 @@ def main():
                 try:
                     token = s.fetch_token(a.token_endpoint,
                                           grant_type="urn:ietf:params:oauth:grant-type:device_code",
-                                          device_code=d["device_code"], client_id=a.client_id)
+                                          device_code=d["device_code"])
                     emit(summary(token, a.out))
                     return 0
                 except Exception as e:  # authlib raises OAuthError for pending/slow_down

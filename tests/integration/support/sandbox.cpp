@@ -115,7 +115,8 @@ std::string sandbox_process::app_token(const std::string& scope, std::string_vie
                           {"client_id", client_id(name)},
                           {"client_secret", client_secret(name)},
                           {"scope", scope}});
-  if (r.status != 200) throw std::runtime_error("token request failed: HTTP " + std::to_string(r.status) + " " + r.body);
+  if (r.status != 200)
+    throw std::runtime_error("token request failed: HTTP " + std::to_string(r.status) + " " + r.body);
   return std::string(r.json().at("access_token").as_string());
 }
 

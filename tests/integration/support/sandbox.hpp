@@ -71,4 +71,16 @@ class sandbox_process {
   std::string http_base_;
 };
 
+// Options with one field set (designated initializers would leave the others uninitialised-warned).
+inline sandbox_process::options sandbox_profile(std::string profile) {
+  sandbox_process::options o;
+  o.profile = std::move(profile);
+  return o;
+}
+inline sandbox_process::options sandbox_token_lifetime(int seconds) {
+  sandbox_process::options o;
+  o.token_lifetime = seconds;
+  return o;
+}
+
 }  // namespace oauthmail::testing
