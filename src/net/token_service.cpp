@@ -1,6 +1,5 @@
 #include "net/token_service.hpp"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -118,26 +117,19 @@ struct token_service::impl {
         }
       }
     }
-    core::secret<std::string> key;
     if (!opts.key.empty()) {
+      // A passphrase (Argon2id, salt in the file) or 32 random octets (raw, hex or base64).
       auto configured = resolve_setting(opts.key, "token_cache.key");
       if (!configured) return configured.error();
-      if (configured->expose().size() == 32) {
-        key = std::move(*configured);
-      } else {
-        // A passphrase or encoded key: derive the AES-256 key from it.
-        std::string digest(SHA256_DIGEST_LENGTH, '\0');
-        SHA256(reinterpret_cast<const unsigned char*>(configured->expose().data()), configured->expose().size(),
-               reinterpret_cast<unsigned char*>(digest.data()));
-        key = core::secret<std::string>(std::move(digest));
-      }
+      auto key = secrets::store_key_from_setting(*configured);
+      if (!key) return key.error();
+      store.emplace(opts.cache_path, std::move(*key));
     } else {
       const std::string key_path = opts.key_file.value_or(opts.cache_path + ".key");
       auto k = secrets::load_or_create_key_file(key_path);
       if (!k) return k.error();
-      key = std::move(*k);
+      store.emplace(opts.cache_path, std::move(*k));
     }
-    store.emplace(opts.cache_path, std::move(key));
     return &*store;
   }
 
