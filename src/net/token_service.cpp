@@ -141,7 +141,8 @@ struct token_service::impl {
   }
 
   // Runs `attempt` until it succeeds, fails in a way that is not transient, or the budget is spent:
-  // exponential backoff with full jitter, never sooner than the provider's Retry-After.
+  // exponential backoff with full jitter, never sooner than the provider's Retry-After. Each retry
+  // is a warning: `what` (a prefix) and the error.
   template <class T>
   core::result<T> with_retries(std::string_view what, std::chrono::milliseconds budget,
                                const std::function<core::result<T>(std::optional<std::chrono::seconds>&)>& attempt) {
@@ -149,10 +150,10 @@ struct token_service::impl {
     for (unsigned n = 0;; ++n) {
       std::optional<std::chrono::seconds> retry_after;
       auto r = attempt(retry_after);
-      if (r || r.error().classification() != failure_class::transient) return r;
+      if (r || r.error().classification() != failure_class::transient || budget <= budget.zero()) return r;
       const auto delay = oauth::backoff_delay(n, random, retry_after);
       if (std::chrono::steady_clock::now() + delay > deadline) return r;
-      spdlog::warn("{} failed: {} Retrying in {} ms.", what, r.error().message(), delay.count());
+      spdlog::warn("{}{} Retrying in {} ms.", what, r.error().message(), delay.count());
       std::this_thread::sleep_for(delay);
     }
   }
@@ -170,7 +171,7 @@ struct token_service::impl {
       return e;
     }
     auto meta = with_retries<oauth::server_metadata>(
-        "discovery request", retry ? opts.retry_budget : std::chrono::milliseconds(0),
+        "", retry ? opts.retry_budget : std::chrono::milliseconds(0),
         [&](std::optional<std::chrono::seconds>& retry_after) -> core::result<oauth::server_metadata> {
           oauth::discovery_attempt attempt(e->issuer);
           for (;;) {
@@ -265,7 +266,7 @@ struct token_service::impl {
                                            const std::vector<std::string>& scopes,
                                            const oauth::diagnosis_context& ctx) {
     return with_retries<oauth::token_set>(
-        "token request", opts.retry_budget,
+        "token request failed: ", opts.retry_budget,
         [&](std::optional<std::chrono::seconds>& retry_after) -> core::result<oauth::token_set> {
           auto request = build();
           if (!request) return request.error();
@@ -537,7 +538,7 @@ struct token_service::impl {
     std::optional<loopback_redirect_listener> listener;
     std::string redirect = "http://" + e.loopback_host + "/";
     if (!prompt.paste) {
-      auto l = loopback_redirect_listener::open();
+      auto l = loopback_redirect_listener::open(e.loopback_host);
       if (!l) return l.error();
       listener.emplace(std::move(*l));
       redirect = oauth::loopback_redirect_uri(e.loopback_host, listener->port(), "/");
