@@ -487,6 +487,97 @@ TEST_F(TokenEngineTest, SenderOutsideTheAccountIsRefusedBeforeSending) {
   EXPECT_EQ(op.token_requests(), 0);
 }
 
+// ---- default_account ----------------------------------------------------------------------------
+
+// Two app-only accounts of the same client; `robot` comes first in the file, `app` is the default.
+std::string two_app_accounts(bool with_default) {
+  std::string robot = kAppAccount;
+  robot.replace(robot.find("name = \"app\""), 12, "name = \"robot\"");
+  robot.replace(robot.find("alerts@example.com"), 18, "robot@example.com");
+  return std::string(with_default ? "default_account = \"app\"\n" : "") + robot + kAppAccount;
+}
+
+// Without --account (and without --server): the account that may send as --from; else the default
+// account (default_account, or without --from the first account) — whose allowed senders still
+// apply. Without --from, the chosen account's user is the sender.
+TEST_F(TokenEngineTest, DefaultAccountIsUsedWhenNeitherAccountNorFromChooseOne) {
+  oidc_provider op(dir_, 300);
+  const test_pki& certs = pki();
+  // The app account's token first (cached), so that the server can accept exactly that one.
+  auto cfg = write_config(op, two_app_accounts(false));
+  auto shown = oauthmail({"token", "show", "app", "--config", cfg.string(), "--json", "--reveal"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  oauth_smtp_server::options so;
+  so.tls = "starttls";
+  so.cert = certs.server_cert;
+  so.key = certs.server_key;
+  so.mechanisms = "XOAUTH2";
+  so.user = "alerts@example.com";
+  so.token = std::string(boost::json::parse(shown.out).as_object().at("access_token").as_string());
+  so.error_style = "microsoft";
+  oauth_smtp_server server(dir_, so);
+  // Both accounts send to this server by their own settings (no --server on the command line).
+  auto accounts = two_app_accounts(false);
+  for (std::size_t pos = 0; (pos = accounts.find("port = 587", pos)) != std::string::npos;) {
+    accounts.replace(pos, 10,
+                     "port = " + std::to_string(server.port()) + "\nca_file = \"" + certs.ca_cert.string() + "\"");
+  }
+  cfg = write_config(op, accounts);
+  const std::string file = read_file(cfg);
+  write_file(dir_ / "msg.eml", "Subject: t\r\n\r\nhello\r\n");
+  auto send = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"send", "--config", cfg.string(), "--to", "b@example.net"});
+    return oauthmail(std::move(args), dir_ / "msg.eml");
+  };
+  auto has_token = [&](const std::string& name) {
+    auto st = oauthmail({"account", "status", name, "--config", cfg.string(), "--json"});
+    return boost::json::parse(st.out).as_array().at(0).as_object().at("has_access_token").as_bool();
+  };
+
+  // No default_account, no --from: the first account (robot), as robot@example.com; this server
+  // lets only alerts@example.com in.
+  auto first = send({});
+  EXPECT_NE(first.exit_code, 0);
+  EXPECT_TRUE(has_token("robot"));
+  EXPECT_TRUE(server.stored().empty());
+
+  // default_account = "app": app, as alerts@example.com, with the cached token.
+  write_file(cfg, "default_account = \"app\"\n" + file);
+  const auto requests = op.token_requests();
+  auto sent = send({});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  ASSERT_EQ(server.stored().size(), 1u);
+  EXPECT_EQ(server.stored()[0].mail_from, "alerts@example.com");
+  EXPECT_EQ(server.stored()[0].auth_user.value_or(""), "alerts@example.com");
+  EXPECT_EQ(op.token_requests(), requests);
+
+  // A From that an account may send as picks that account, even when another is the default.
+  auto by_from = send({"--from", "robot@example.com"});
+  EXPECT_NE(by_from.exit_code, 0);
+  EXPECT_EQ(server.stored().size(), 1u);
+
+  // A From no account may send as: the default account is chosen, and refuses it before any token
+  // request or connection.
+  const auto before = op.token_requests();
+  auto refused = send({"--from", "someone@else.example"});
+  EXPECT_EQ(refused.exit_code, 78) << refused.err;
+  EXPECT_NE(refused.err.find("Account app (the default account) may not send as someone@else.example"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(op.token_requests(), before);
+  EXPECT_EQ(server.stored().size(), 1u);
+
+  // --from that the default account may send as, without --account: sent.
+  auto explicit_from = send({"--from", "alerts@example.com"});
+  EXPECT_EQ(explicit_from.exit_code, 0) << explicit_from.err;
+  EXPECT_EQ(server.stored().size(), 2u);
+
+  // Without an account (--server), --from is still required.
+  auto no_from = send({"--server", "127.0.0.1:" + std::to_string(server.port())});
+  EXPECT_EQ(no_from.exit_code, 64) << no_from.err;
+  EXPECT_NE(no_from.err.find("--from is required"), std::string::npos) << no_from.err;
+}
+
 // ---- keep-alive of idle refresh tokens ----------------------------------------------------------
 
 // The accounts of the keep-alive tests: two with keep_alive = true, one without, one app-only.
