@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <sysexits.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
@@ -351,6 +352,7 @@ int account_command::run_keep_alive(const config::configuration& cfg, net::token
           break;
       }
     }
+    std::replace(result.begin(), result.end(), '_', ' ');  // "not signed in"
     fmt::print("{:<20} {:<14} {}\n", r.account, result, detail);
   }
   if (json_) std::cout << boost::json::serialize(out) << "\n";
