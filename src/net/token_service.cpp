@@ -336,12 +336,11 @@ struct token_service::impl {
   }
 
   core::result<oauth::token_set> access_token(const config::account& account, bool force = false) {
-    auto e = endpoints_for(account);
-    if (!e) {
-      note_attention(account, e.error());
-      return e.error();
-    }
-    const std::string key = entry_key(account, *e);
+    // The cache key needs no discovery: a valid cached token is used even while the provider's
+    // discovery document cannot be had.
+    auto resolved = oauth::resolve_provider(account);
+    if (!resolved) return resolved.error();
+    const std::string key = entry_key(account, *resolved);
     auto& st = state_for(account.name);
     std::lock_guard single_flight(st.mutex);
     if (!force && st.cached && st.cached_key == key &&
@@ -368,6 +367,14 @@ struct token_service::impl {
                                "account login " +
                                account.name + "` once.",
                            failure_class::needs_human);
+    }
+    auto e = endpoints_for(account);  // discovery (once per process), with retries
+    if (!e) {
+      if (e.error().classification() == failure_class::needs_human) {
+        remember_attention(*entries, account, e.error());
+        if (auto saved = (*s)->save(*entries); !saved) spdlog::warn("{}", saved.error().message());
+      }
+      return e.error();
     }
     return renew_locked(account, *e, key, st, **s, *entries, stored);
   }

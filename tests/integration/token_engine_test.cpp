@@ -866,8 +866,20 @@ TEST_F(TokenEngineTest, DiscoveryIsRetriedWhileTheProviderIsAway) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 2500ms);
   EXPECT_EQ(op.token_requests(), 1);
 
-  // Within a small budget, a provider that stays away is a temporary failure, not "needs attention".
+  // Another process (a new service: nothing discovered yet) uses the cached token while the
+  // provider is away: discovery is needed only for a token request.
   op.stop();
+  net::token_service_options again;
+  again.cache_path = (dir_ / "tokens").string();
+  again.retry_budget = std::chrono::seconds(30);
+  net::token_service cached(std::move(again));
+  const auto before = std::chrono::steady_clock::now();
+  auto reused = cached.access_token(account);
+  ASSERT_TRUE(reused) << reused.error().message();
+  EXPECT_EQ(reused->access_token.expose(), token->access_token.expose());
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+
+  // Within a small budget, a provider that stays away is a temporary failure, not "needs attention".
   net::token_service_options quick;
   quick.cache_path = (dir_ / "tokens2").string();
   quick.retry_budget = std::chrono::milliseconds(1500);
