@@ -487,6 +487,42 @@ TEST_F(TokenEngineTest, SenderOutsideTheAccountIsRefusedBeforeSending) {
   EXPECT_EQ(op.token_requests(), 0);
 }
 
+// ---- token_cache.key as a passphrase ----------------------------------------------------------
+
+TEST_F(TokenEngineTest, PassphraseKeyedCacheRefusesAWrongPassphraseAndKeepsTheFile) {
+  oidc_provider op(dir_, 300);
+  auto cfg = write_config(op, kAppAccount);
+  std::string text = read_file(cfg);
+  text.replace(text.find("[token_cache]\n"), 14, "[token_cache]\nkey = \"env:OAUTHMAIL_TEST_CACHE_KEY\"\n");
+  write_file(cfg, text);
+  auto with_key = [&](const std::string& passphrase, std::vector<std::string> args) {
+    args.insert(args.begin(), OAUTHMAIL_BINARY);
+    args.push_back("--config");
+    args.push_back(cfg.string());
+    return run_program(std::move(args), dir_.path(), std::nullopt, 60s, {"OAUTHMAIL_TEST_CACHE_KEY=" + passphrase});
+  };
+  auto first = with_key("a passphrase, not a key", {"token", "show", "app", "--json", "--reveal"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string cache = read_file(dir_ / "tokens");
+  ASSERT_GT(cache.size(), 9u);
+  EXPECT_EQ(cache[8], 2) << "a passphrase writes the Argon2id format";
+  EXPECT_FALSE(fs::exists(dir_ / "tokens.key")) << "no key file with token_cache.key";
+
+  auto wrong = with_key("another passphrase", {"token", "show", "app"});
+  EXPECT_EQ(wrong.exit_code, 78) << wrong.err;
+  EXPECT_NE(wrong.err.find("the passphrase in token_cache.key is not the one it was written with"), std::string::npos)
+      << wrong.err;
+  EXPECT_EQ(wrong.err.find("another passphrase"), std::string::npos);
+  EXPECT_EQ(read_file(dir_ / "tokens"), cache) << "nothing overwritten";
+  EXPECT_EQ(op.token_requests(), 1);
+
+  auto again = with_key("a passphrase, not a key", {"token", "show", "app", "--json", "--reveal"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(boost::json::parse(again.out).as_object().at("access_token"),
+            boost::json::parse(first.out).as_object().at("access_token"));
+  EXPECT_EQ(op.token_requests(), 1);
+}
+
 // ---- default_account ----------------------------------------------------------------------------
 
 // Two app-only accounts of the same client; `robot` comes first in the file, `app` is the default.
