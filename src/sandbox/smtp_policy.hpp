@@ -20,8 +20,22 @@
 //            {"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"} then
 //            535-5.7.8 Username and Password not accepted...; 100 recipients per message
 //            (452 4.5.3 Your message has too many recipients.); password logins get 534 5.7.9.
-//            Every reply ends in " - gsmtp".
-// generic    every behaviour above is a setting (smtp_profile fields).
+//            Every error reply ends in "<session id> - gsmtp". Gmail does not refuse a foreign
+//            From (it rewrites it), so enforce_send_as is off; 10,000 recipients per day
+//            (550 5.4.5 Daily user sending limit exceeded.); a rate limit, when set, answers
+//            421 4.7.0 Try again later, closing connection.
+// generic    every behaviour above is a setting (smtp_profile fields); RFC-plain texts.
+//
+// A token is judged in this order (the first failure answers): signature, issuer, expiry and
+// revocation (token_authority::validate); the client is in the directory; the audience is one of
+// accepted_audiences (empty: the token's own client id, as Google's); delegated tokens carry one
+// of delegated_scopes and are for the SASL user (OAUTHBEARER may omit it); app-only tokens carry
+// one of app_roles, their client has a service principal and a mailbox permission for the SASL
+// user; the mailbox exists; its SMTP AUTH is enabled; the token does not expire within
+// refuse_tokens_expiring_within; the mailbox has fewer than concurrent_connections_per_mailbox
+// authenticated connections. The greeting is the policy's reply to the connect request (it
+// carries the date of `now`). The message rate is counted per accepted message in a rolling
+// minute; recipients per day in a rolling 24 hours.
 // Must not: touch sockets, clocks or files (captures go through capture_sink); log tokens.
 #pragma once
 
@@ -56,10 +70,11 @@ struct smtp_profile {
   std::chrono::seconds refuse_tokens_expiring_within{0};  // 0 = off (HVE behaviour when > 0)
   bool oauth_error_challenge = false;                     // google: JSON 334 before the 535
   bool enforce_send_as = true;                            // SendAsDenied after the final dot
-  bool accept_passwords = false;                          // PLAIN/LOGIN with a password: always refused unless set
-  std::vector<std::string> accepted_audiences;            // a token must carry one of these
-  std::vector<std::string> delegated_scopes;              // any one suffices ("SMTP.Send", "https://mail.google.com/")
-  std::vector<std::string> app_roles;                     // any one suffices ("SMTP.SendAsApp")
+  bool accept_passwords = false;  // PLAIN/LOGIN: refused unless set; then any non-empty password of an enabled mailbox
+  bool require_tls_for_auth = true;             // AUTH offered and accepted only over TLS
+  std::vector<std::string> accepted_audiences;  // a token must carry one of these; empty: its client id (Google)
+  std::vector<std::string> delegated_scopes;    // any one suffices ("SMTP.Send", "https://mail.google.com/")
+  std::vector<std::string> app_roles;           // any one suffices ("SMTP.SendAsApp")
 };
 // The profile with the provider's defaults.
 smtp_profile make_profile(profile_kind kind);
@@ -99,6 +114,9 @@ class smtp_policy {
     // Answers `request`. For kind `message`, it takes the message from `session`.
     virtual policy_answer decide(const smtp::server_request& request, smtp::server_session& session,
                                  wall_clock::time_point now) = 0;
+    // Kind `message` with the message already taken from the session (decide() calls it after
+    // session.take_message(); tests call it directly).
+    virtual policy_answer decide_message(smtp::received_message message, wall_clock::time_point now) = 0;
     // Faults that act outside a request (starttls, quit, rset): the driver asks before those replies.
     virtual std::optional<smtp_fault> fault_at(smtp_step step) = 0;
   };
