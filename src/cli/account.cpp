@@ -1,10 +1,11 @@
-// `oauthmail account list|status|login|logout` and `oauthmail token show|refresh`: the accounts of
-// the configuration and their tokens, through the token service. --json for scripts.
+// `oauthmail account list|status|login|logout` and `oauthmail token show|refresh|keep-alive`: the
+// accounts of the configuration and their tokens, through the token service. --json for scripts.
 #include "cli/account.hpp"
 
 #include <fmt/format.h>
 #include <sysexits.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
@@ -100,6 +101,7 @@ account_command::account_command(CLI::App& app) {
                                  "where the provider supports it (RFC 7009).");
   add_common(logout_);
   logout_->add_option("name", name_, "account")->required()->type_name("NAME");
+  logout_->add_flag("--json", json_, "print JSON");
 
   token_ = app.add_subcommand("token", "Look at or renew an account's access token.");
   token_->require_subcommand(1);
@@ -114,6 +116,12 @@ account_command::account_command(CLI::App& app) {
   add_common(refresh_);
   refresh_->add_option("name", name_, "account")->required()->type_name("NAME");
   refresh_->add_flag("--json", json_, "print JSON");
+  keep_alive_ = token_->add_subcommand(
+      "keep-alive",
+      "Refresh the idle refresh tokens of the accounts with keep_alive = true (last used 7 days ago or more), so "
+      "that the provider does not expire them (Microsoft: after 90 days). For a daily systemd timer or cron job.");
+  add_common(keep_alive_);
+  keep_alive_->add_flag("--json", json_, "print JSON");
 }
 
 bool account_command::chosen() const { return cmd_->parsed() || token_->parsed(); }
@@ -133,6 +141,7 @@ int account_command::run() {
   }
   auto tokens = make_token_service(*cfg);
   const auto now = oauth::wall_clock::now();
+  if (keep_alive_->parsed()) return run_keep_alive(*cfg, *tokens);
 
   if (list_->parsed() || status_->parsed()) {
     boost::json::array out;
@@ -204,15 +213,7 @@ int account_command::run() {
     return EX_OK;
   }
 
-  if (logout_->parsed()) {
-    auto r = tokens->logout(*one);
-    if (!r) {
-      print_error(r.error().message());
-      return exit_for(r.error());
-    }
-    fmt::print("Signed out: the local tokens of account {} are deleted.\n", one->name);
-    return EX_OK;
-  }
+  if (logout_->parsed()) return run_logout(*one, *tokens);
 
   if (show_->parsed() || refresh_->parsed()) {
     auto t = refresh_->parsed() ? tokens->renew(*one) : tokens->access_token(*one);
@@ -256,6 +257,106 @@ int account_command::run() {
     return EX_OK;
   }
   return EX_USAGE;
+}
+
+int account_command::run_logout(const config::account& account, net::token_service& tokens) {
+  auto r = tokens.sign_out(account);
+  if (!r) {
+    print_error(r.error().message());
+    return exit_for(r.error());
+  }
+  const bool failed = r->revocation == net::revocation_outcome::failed;
+  const std::string why = failed && r->revocation_error ? r->revocation_error->message() : "";
+  if (json_) {
+    boost::json::object o;
+    o["account"] = account.name;
+    o["deleted"] = true;
+    o["had_refresh_token"] = r->had_refresh_token;
+    o["revocation"] = std::string(net::to_string(r->revocation));
+    if (failed) o["revocation_error"] = why;
+    std::cout << boost::json::serialize(o) << "\n";
+    return EX_OK;
+  }
+  switch (r->revocation) {
+    case net::revocation_outcome::revoked:
+      fmt::print(
+          "Signed out: the local tokens of account {} are deleted, and the provider revoked its refresh token.\n",
+          account.name);
+      break;
+    case net::revocation_outcome::unsupported:
+      fmt::print(
+          "Signed out: the local tokens of account {} are deleted. The provider offers no revocation (RFC 7009): the "
+          "refresh token stays valid there until it expires or is revoked at the provider.\n",
+          account.name);
+      break;
+    case net::revocation_outcome::failed:
+      fmt::print(stderr,
+                 "oauthmail: warning: revoking the refresh token of account {} at the provider failed: {}. It stays "
+                 "valid there until it expires, or until it is revoked at the provider.\n",
+                 account.name, why);
+      fmt::print("Signed out: the local tokens of account {} are deleted.\n", account.name);
+      break;
+    case net::revocation_outcome::not_needed:
+      fmt::print("Signed out: the local tokens of account {} are deleted.\n", account.name);
+      break;
+  }
+  return EX_OK;
+}
+
+int account_command::run_keep_alive(const config::configuration& cfg, net::token_service& tokens) {
+  const auto now = oauth::wall_clock::now();
+  const auto reports = tokens.keep_alive(cfg.accounts, now);
+  int rc = EX_OK;
+  boost::json::array out;
+  for (const auto& r : reports) {
+    if (r.error) {
+      // The most urgent failure decides the exit status: a person's, then a temporary one.
+      const int code = exit_for(*r.error);
+      if (rc == EX_OK || code == EX_CONFIG) rc = code;
+    }
+    std::string result = r.error ? "failed" : r.refreshed ? "refreshed" : std::string(oauth::to_string(r.verdict));
+    if (json_) {
+      boost::json::object o;
+      o["account"] = r.account;
+      o["result"] = result;
+      if (r.last_used) o["last_used"] = unix_seconds(*r.last_used);
+      if (r.due_at) o["next_due"] = unix_seconds(*r.due_at);
+      if (r.error) {
+        o["error"] = r.error->message();
+        o["failure_class"] = std::string(core::to_string(r.error->classification()));
+      }
+      out.push_back(std::move(o));
+      continue;
+    }
+    std::string detail;
+    if (r.error) {
+      detail = r.error->message();
+    } else if (r.refreshed) {
+      detail = "the refresh token was last used " + describe_time(*r.last_used, now) + "; next refresh due " +
+               describe_time(*r.due_at, now);
+    } else {
+      switch (r.verdict) {
+        case oauth::keep_alive_verdict::fresh:
+          detail = "used " + describe_time(*r.last_used, now) + "; a refresh is due " + describe_time(*r.due_at, now);
+          break;
+        case oauth::keep_alive_verdict::disabled:
+          detail = "keep_alive is off for this account";
+          break;
+        case oauth::keep_alive_verdict::not_applicable:
+          detail = "app-only: no refresh token to keep alive";
+          break;
+        case oauth::keep_alive_verdict::not_signed_in:
+          detail = "no refresh token is stored; run `oauthmail account login " + r.account + "`";
+          break;
+        case oauth::keep_alive_verdict::due:
+          break;
+      }
+    }
+    std::replace(result.begin(), result.end(), '_', ' ');  // "not signed in"
+    fmt::print("{:<20} {:<14} {}\n", r.account, result, detail);
+  }
+  if (json_) std::cout << boost::json::serialize(out) << "\n";
+  return rc;
 }
 
 }  // namespace oauthmail::cli

@@ -7,6 +7,7 @@
 
 #include "cli/account.hpp"
 #include "cli/config_check.hpp"
+#include "cli/sandbox.hpp"
 #include "cli/send.hpp"
 
 int main(int argc, char** argv) {
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   oauthmail::cli::send_command send(app);
   oauthmail::cli::config_command config(app);
   oauthmail::cli::account_command account(app);
+  oauthmail::cli::sandbox_command sandbox(app);
 
   try {
     app.parse(argc, argv);
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
     if (send.chosen()) return send.run();
     if (config.chosen()) return config.run();
     if (account.chosen()) return account.run();
+    if (sandbox.chosen()) return sandbox.run();
   } catch (const std::exception& e) {
     spdlog::critical("internal error: {}", e.what());
     return EX_SOFTWARE;

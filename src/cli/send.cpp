@@ -174,7 +174,10 @@ send_command::send_command(CLI::App& app) {
       cmd_->add_option("--bearer", bearer_, "OAuth2 access token, as a SECRET reference")->type_name("SECRET");
   auto* password = cmd_->add_option("--password", password_, "password, as a SECRET reference")->type_name("SECRET");
   bearer->excludes(password);
-  cmd_->add_option("--from", from_, "envelope sender (MAIL FROM)")->type_name("ADDR")->required();
+  from_option_ = cmd_->add_option("--from", from_,
+                                  "envelope sender (MAIL FROM); required without an account, with one its user "
+                                  "by default")
+                     ->type_name("ADDR");
   cmd_->add_option("--to", to_, "envelope recipient (RCPT TO); repeat for several")->type_name("ADDR")->required();
   cmd_->add_option("--ehlo", ehlo_, "name to announce in EHLO (default: this host's name)")->type_name("NAME");
   cmd_->add_option("--connect-timeout", connect_timeout_, "seconds to wait for the TCP connection (default 30)")
@@ -202,6 +205,10 @@ int send_command::run() {
     }
   }
   if (!account_.empty() || server_.empty()) return run_with_account();
+  if (from_option_->count() == 0) {
+    print_error("--from is required when sending without an account (the envelope sender, MAIL FROM).");
+    return EX_USAGE;
+  }
   auto server = parse_server(server_);
   if (!server) {
     print_error(server.error().message());
@@ -332,28 +339,55 @@ int send_command::run_with_account() {
   }
   auto cfg = load_configuration(config_path_);
   if (!cfg) {
-    if (server_.empty()) print_error("Give --server (and credentials), or configure an account for " + from_ + ".");
+    if (server_.empty()) {
+      print_error("Give --server (and credentials), or configure an account" +
+                  (from_option_->count() > 0 ? " for " + from_ : std::string()) + ".");
+    }
     return EX_CONFIG;
   }
+  // The account: --account; else the first that may send as --from; else the default account
+  // (default_account; without --from also the first account when default_account is not set).
+  const bool from_given = from_option_->count() > 0;
   const config::account* account = nullptr;
+  bool by_default = false;
   if (!account_.empty()) {
     account = cfg->find(account_);
     if (!account) {
       print_error("There is no account \"" + account_ + "\" in " + cfg->path + ".");
       return EX_USAGE;
     }
-  } else {
+  } else if (from_given) {
     account = cfg->for_sender(from_);
-    if (!account && cfg->default_account) account = cfg->find(*cfg->default_account);
+    if (!account && cfg->default_account) {
+      account = cfg->find(*cfg->default_account);
+      by_default = account != nullptr;
+    }
     if (!account) {
       print_error("No account in " + cfg->path + " may send as " + from_ +
                   ". Add it to an account's allowed_senders, or choose one with --account.");
       return EX_CONFIG;
     }
+  } else {
+    account = cfg->default_account ? cfg->find(*cfg->default_account) : nullptr;
+    if (!account && !cfg->accounts.empty()) account = &cfg->accounts.front();
+    by_default = true;
+    if (!account) {
+      print_error("No account in " + cfg->path + ". Configure one, or give --server and credentials.");
+      return EX_CONFIG;
+    }
+  }
+  if (!from_given) {
+    if (account->user.empty()) {
+      print_error("Give --from: account " + account->name + " has no user to send as.");
+      return EX_USAGE;
+    }
+    from_ = account->user;
   }
   if (!account->may_send_as(from_)) {
-    print_error("Account " + account->name + " may not send as " + from_ + " (it sends as " + account->user +
-                "; add the address to its allowed_senders if the mailbox may send as it).");
+    print_error("Account " + account->name + (by_default ? " (the default account)" : "") + " may not send as " +
+                from_ + " (it sends as " + account->user +
+                "; add the address to its allowed_senders if the mailbox may send as it" +
+                (by_default ? ", or choose another account with --account" : "") + ").");
     return EX_CONFIG;
   }
   auto endpoints = oauth::resolve_provider(*account);

@@ -25,6 +25,7 @@ class send_command {
   int report(const core::result<std::vector<smtp::message_result>>& results) const;
 
   CLI::App* cmd_ = nullptr;
+  CLI::Option* from_option_ = nullptr;
   std::string server_;
   std::string account_;
   std::optional<std::string> config_path_;

@@ -1,6 +1,5 @@
 #include "net/token_service.hpp"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -10,10 +9,10 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <variant>
 
 #include "net/loopback_redirect.hpp"
 #include "oauth/device_flow.hpp"
-#include "oauth/form.hpp"
 #include "oauth/grants.hpp"
 #include "oauth/pkce.hpp"
 #include "oauth/presets.hpp"
@@ -118,26 +117,19 @@ struct token_service::impl {
         }
       }
     }
-    core::secret<std::string> key;
     if (!opts.key.empty()) {
+      // A passphrase (Argon2id, salt in the file) or 32 random octets (raw, hex or base64).
       auto configured = resolve_setting(opts.key, "token_cache.key");
       if (!configured) return configured.error();
-      if (configured->expose().size() == 32) {
-        key = std::move(*configured);
-      } else {
-        // A passphrase or encoded key: derive the AES-256 key from it.
-        std::string digest(SHA256_DIGEST_LENGTH, '\0');
-        SHA256(reinterpret_cast<const unsigned char*>(configured->expose().data()), configured->expose().size(),
-               reinterpret_cast<unsigned char*>(digest.data()));
-        key = core::secret<std::string>(std::move(digest));
-      }
+      auto key = secrets::store_key_from_setting(*configured);
+      if (!key) return key.error();
+      store.emplace(opts.cache_path, std::move(*key));
     } else {
       const std::string key_path = opts.key_file.value_or(opts.cache_path + ".key");
       auto k = secrets::load_or_create_key_file(key_path);
       if (!k) return k.error();
-      key = std::move(*k);
+      store.emplace(opts.cache_path, std::move(*k));
     }
-    store.emplace(opts.cache_path, std::move(key));
     return &*store;
   }
 
@@ -148,34 +140,60 @@ struct token_service::impl {
     return send(request);
   }
 
-  core::result<oauth::provider_endpoints> endpoints_for(const config::account& account) {
+  // Runs `attempt` until it succeeds, fails in a way that is not transient, or the budget is spent:
+  // exponential backoff with full jitter, never sooner than the provider's Retry-After. Each retry
+  // is a warning: `what` (a prefix) and the error.
+  template <class T>
+  core::result<T> with_retries(std::string_view what, std::chrono::milliseconds budget,
+                               const std::function<core::result<T>(std::optional<std::chrono::seconds>&)>& attempt) {
+    const auto deadline = std::chrono::steady_clock::now() + budget;
+    for (unsigned n = 0;; ++n) {
+      std::optional<std::chrono::seconds> retry_after;
+      auto r = attempt(retry_after);
+      if (r || r.error().classification() != failure_class::transient || budget <= budget.zero()) return r;
+      const auto delay = oauth::backoff_delay(n, random, retry_after);
+      if (std::chrono::steady_clock::now() + delay > deadline) return r;
+      spdlog::warn("{}{} Retrying in {} ms.", what, r.error().message(), delay.count());
+      std::this_thread::sleep_for(delay);
+    }
+  }
+
+  // The account's endpoints; a generic provider with an issuer is discovered once per process
+  // (RFC 8414, then OpenID), with retries for transient failures unless `retry` is false.
+  core::result<oauth::provider_endpoints> endpoints_for(const config::account& account, bool retry = true) {
     auto e = oauth::resolve_provider(account);
     if (!e) return e.error();
-    if (e->needs_discovery) {
-      std::lock_guard g(discovery_mutex);
-      if (auto it = discovered.find(e->issuer); it != discovered.end()) {
-        if (auto ok = oauth::apply_discovery(*e, it->second); !ok) return ok.error();
-        return e;
-      }
-      // RFC 8414 first, then OpenID Connect discovery.
-      for (auto doc :
-           {oauth::discovery_document::oauth_authorization_server, oauth::discovery_document::openid_configuration}) {
-        auto req = oauth::discovery_request(e->issuer, doc);
-        if (!req) return req.error();
-        auto resp = send(*req);
-        if (!resp) return resp.error();
-        if (resp->status / 100 != 2) continue;
-        auto meta = oauth::parse_discovery(*resp, e->issuer);
-        if (!meta) return meta.error();
-        if (auto ok = oauth::apply_discovery(*e, *meta); !ok) return ok.error();
-        discovered.emplace(e->issuer, std::move(*meta));
-        return e;
-      }
-      return service_error("Discovery failed for issuer " + e->issuer +
-                               ": neither /.well-known/oauth-authorization-server nor "
-                               "/.well-known/openid-configuration answered. Set token_endpoint explicitly.",
-                           failure_class::needs_human);
+    if (!e->needs_discovery) return e;
+    // Held while discovering: threads that need the same document wait and take it.
+    std::lock_guard g(discovery_mutex);
+    if (auto it = discovered.find(e->issuer); it != discovered.end()) {
+      if (auto ok = oauth::apply_discovery(*e, it->second); !ok) return ok.error();
+      return e;
     }
+    auto meta = with_retries<oauth::server_metadata>(
+        "", retry ? opts.retry_budget : std::chrono::milliseconds(0),
+        [&](std::optional<std::chrono::seconds>& retry_after) -> core::result<oauth::server_metadata> {
+          oauth::discovery_attempt attempt(e->issuer);
+          for (;;) {
+            auto step = attempt.next();
+            if (auto* fetch = std::get_if<oauth::discovery_attempt::fetch>(&step)) {
+              auto resp = send(fetch->request);
+              if (resp) {
+                attempt.on_response(*resp, opts.now());
+              } else {
+                attempt.on_transport_failure(resp.error());
+              }
+              continue;
+            }
+            if (auto* found = std::get_if<oauth::discovery_attempt::found>(&step)) return std::move(found->metadata);
+            auto& failed = std::get<oauth::discovery_attempt::failed>(step);
+            retry_after = failed.retry_after;
+            return failed.error;
+          }
+        });
+    if (!meta) return meta.error();
+    if (auto ok = oauth::apply_discovery(*e, *meta); !ok) return ok.error();
+    discovered.emplace(e->issuer, std::move(*meta));
     return e;
   }
 
@@ -247,27 +265,18 @@ struct token_service::impl {
   core::result<oauth::token_set> run_grant(const std::function<core::result<oauth::http_request>()>& build,
                                            const std::vector<std::string>& scopes,
                                            const oauth::diagnosis_context& ctx) {
-    const auto deadline = std::chrono::steady_clock::now() + opts.retry_budget;
-    for (unsigned attempt = 0;; ++attempt) {
-      auto request = build();
-      if (!request) return request.error();
-      auto response = send_token_request(*request);
-      core::error failure;
-      std::optional<std::chrono::seconds> retry_after;
-      if (!response) {
-        failure = response.error();
-      } else {
-        auto outcome = oauth::evaluate_token_response(*response, opts.now(), scopes, ctx);
-        if (outcome.ok()) return std::move(*outcome.tokens);
-        failure = outcome.to_error();
-        if (outcome.error) retry_after = outcome.error->retry_after;
-      }
-      if (failure.classification() != failure_class::transient) return failure;
-      const auto delay = oauth::backoff_delay(attempt, random, retry_after);
-      if (std::chrono::steady_clock::now() + delay > deadline) return failure;
-      spdlog::warn("token request failed: {} Retrying in {} ms.", failure.message(), delay.count());
-      std::this_thread::sleep_for(delay);
-    }
+    return with_retries<oauth::token_set>(
+        "token request failed: ", opts.retry_budget,
+        [&](std::optional<std::chrono::seconds>& retry_after) -> core::result<oauth::token_set> {
+          auto request = build();
+          if (!request) return request.error();
+          auto response = send_token_request(*request);
+          if (!response) return response.error();
+          auto outcome = oauth::evaluate_token_response(*response, opts.now(), scopes, ctx);
+          if (outcome.ok()) return std::move(*outcome.tokens);
+          if (outcome.error) retry_after = outcome.error->retry_after;
+          return outcome.to_error();
+        });
   }
 
   void remember_attention(secrets::store_entries& entries, const config::account& account, const core::error& e) {
@@ -278,10 +287,60 @@ struct token_service::impl {
     entries[attention_key(account)] = core::secret<std::string>(boost::json::serialize(o));
   }
 
+  // Records a failure that needs a person outside of a renewal (discovery), best effort.
+  void note_attention(const config::account& account, const core::error& e) {
+    if (e.classification() != failure_class::needs_human) return;
+    auto s = open_store();
+    if (!s) return;
+    auto lock = (*s)->lock_exclusive(opts.lock_timeout);
+    if (!lock) return;
+    auto entries = (*s)->load();
+    if (!entries) return;
+    remember_attention(*entries, account, e);
+    if (auto saved = (*s)->save(*entries); !saved) spdlog::warn("{}", saved.error().message());
+  }
+
+  static std::optional<oauth::token_set> stored_tokens(const secrets::store_entries& entries, const std::string& key) {
+    if (auto it = entries.find(key); it != entries.end()) {
+      if (auto decoded = oauth::decode_token_set(it->second)) return std::move(*decoded);
+    }
+    return std::nullopt;
+  }
+
+  // Under the account's single-flight mutex and the cache lock: runs the renewal grant and stores
+  // the result (or the "needs attention" record).
+  core::result<oauth::token_set> renew_locked(const config::account& account, const oauth::provider_endpoints& e,
+                                              const std::string& key, account_state& st,
+                                              const secrets::encrypted_store& store, secrets::store_entries& entries,
+                                              const std::optional<oauth::token_set>& stored) {
+    auto ctx = context_for(account);
+    auto fresh = run_grant([&] { return renewal_request(account, e, stored, ctx); }, e.scopes, ctx);
+    if (!fresh) {
+      if (fresh.error().classification() == failure_class::needs_human) {
+        remember_attention(entries, account, fresh.error());
+        if (auto saved = store.save(entries); !saved) spdlog::warn("{}", saved.error().message());
+      }
+      return fresh.error();
+    }
+    // Microsoft rotates refresh tokens; others may answer without one: keep the one we have.
+    if (!fresh->refresh_token && stored && stored->refresh_token) fresh->refresh_token = stored->refresh_token;
+    entries[key] = oauth::encode_token_set(*fresh);
+    entries.erase(attention_key(account));
+    if (auto saved = store.save(entries); !saved) {
+      // The new token works; but a rotated refresh token that is not saved may be lost.
+      spdlog::error("could not save the renewed token of account {}: {}", account.name, saved.error().message());
+    }
+    st.cached = *fresh;
+    st.cached_key = key;
+    return std::move(*fresh);
+  }
+
   core::result<oauth::token_set> access_token(const config::account& account, bool force = false) {
-    auto e = endpoints_for(account);
-    if (!e) return e.error();
-    const std::string key = entry_key(account, *e);
+    // The cache key needs no discovery: a valid cached token is used even while the provider's
+    // discovery document cannot be had.
+    auto resolved = oauth::resolve_provider(account);
+    if (!resolved) return resolved.error();
+    const std::string key = entry_key(account, *resolved);
     auto& st = state_for(account.name);
     std::lock_guard single_flight(st.mutex);
     if (!force && st.cached && st.cached_key == key &&
@@ -294,10 +353,7 @@ struct token_service::impl {
     if (!lock) return lock.error();
     auto entries = (*s)->load();
     if (!entries) return entries.error();
-    std::optional<oauth::token_set> stored;
-    if (auto it = entries->find(key); it != entries->end()) {
-      if (auto decoded = oauth::decode_token_set(it->second)) stored = std::move(*decoded);
-    }
+    const auto stored = stored_tokens(*entries, key);
     if (!force && stored && !oauth::needs_renewal(*stored, opts.now(), account.renew_margin)) {
       // Another process (or an earlier run) renewed it already.
       st.cached = stored;
@@ -312,26 +368,80 @@ struct token_service::impl {
                                account.name + "` once.",
                            failure_class::needs_human);
     }
-    auto ctx = context_for(account);
-    auto fresh = run_grant([&] { return renewal_request(account, *e, stored, ctx); }, e->scopes, ctx);
-    if (!fresh) {
-      if (fresh.error().classification() == failure_class::needs_human) {
-        remember_attention(*entries, account, fresh.error());
+    auto e = endpoints_for(account);  // discovery (once per process), with retries
+    if (!e) {
+      if (e.error().classification() == failure_class::needs_human) {
+        remember_attention(*entries, account, e.error());
         if (auto saved = (*s)->save(*entries); !saved) spdlog::warn("{}", saved.error().message());
       }
-      return fresh.error();
+      return e.error();
     }
-    // Microsoft rotates refresh tokens; others may answer without one: keep the one we have.
-    if (!fresh->refresh_token && stored && stored->refresh_token) fresh->refresh_token = stored->refresh_token;
-    (*entries)[key] = oauth::encode_token_set(*fresh);
-    entries->erase(attention_key(account));
-    if (auto saved = (*s)->save(*entries); !saved) {
-      // The new token works; but a rotated refresh token that is not saved may be lost.
-      spdlog::error("could not save the renewed token of account {}: {}", account.name, saved.error().message());
+    return renew_locked(account, *e, key, st, **s, *entries, stored);
+  }
+
+  keep_alive_report keep_alive_one(const config::account& account, wall_clock::time_point now) {
+    keep_alive_report r;
+    r.account = account.name;
+    const bool delegated = oauth::is_delegated(account.flow);
+    auto decide = [&](const std::optional<oauth::token_set>& stored) {
+      const auto d = oauth::decide_keep_alive(account.keep_alive, delegated, stored, now, opts.keep_alive_after);
+      r.verdict = d.verdict;
+      r.last_used = d.last_used;
+      r.due_at = d.due_at;
+      return d.verdict == oauth::keep_alive_verdict::due;
+    };
+    if (!account.keep_alive || !delegated) {
+      decide(std::nullopt);
+      return r;
     }
-    st.cached = *fresh;
-    st.cached_key = key;
-    return std::move(*fresh);
+    auto resolved = oauth::resolve_provider(account);  // the cache key needs no discovery
+    if (!resolved) {
+      r.error = resolved.error();
+      return r;
+    }
+    const std::string key = entry_key(account, *resolved);
+    auto s = open_store();
+    if (!s) {
+      r.error = s.error();
+      return r;
+    }
+    {
+      auto entries = (*s)->load();  // without the lock: the file is replaced atomically
+      if (!entries) {
+        r.error = entries.error();
+        return r;
+      }
+      if (!decide(stored_tokens(*entries, key))) return r;
+    }
+    auto e = endpoints_for(account);
+    if (!e) {
+      note_attention(account, e.error());
+      r.error = e.error();
+      return r;
+    }
+    auto& st = state_for(account.name);
+    std::lock_guard single_flight(st.mutex);
+    auto lock = (*s)->lock_exclusive(opts.lock_timeout);
+    if (!lock) {
+      r.error = lock.error();
+      return r;
+    }
+    auto entries = (*s)->load();
+    if (!entries) {
+      r.error = entries.error();
+      return r;
+    }
+    const auto stored = stored_tokens(*entries, key);
+    if (!decide(stored)) return r;  // another process refreshed it meanwhile
+    auto fresh = renew_locked(account, *e, key, st, **s, *entries, stored);
+    if (!fresh) {
+      r.error = fresh.error();
+      return r;
+    }
+    r.refreshed = true;
+    r.due_at = fresh->obtained_at + opts.keep_alive_after;
+    spdlog::info("kept the refresh token of account {} alive", account.name);
+    return r;
   }
 
   void invalidate(const config::account& account, const core::secret<std::string>& refused) {
@@ -435,7 +545,7 @@ struct token_service::impl {
     std::optional<loopback_redirect_listener> listener;
     std::string redirect = "http://" + e.loopback_host + "/";
     if (!prompt.paste) {
-      auto l = loopback_redirect_listener::open();
+      auto l = loopback_redirect_listener::open(e.loopback_host);
       if (!l) return l.error();
       listener.emplace(std::move(*l));
       redirect = oauth::loopback_redirect_uri(e.loopback_host, listener->port(), "/");
@@ -519,62 +629,103 @@ core::result<oauth::token_set> token_service::login(const config::account& accou
 }
 
 core::result<void> token_service::logout(const config::account& account) {
+  auto r = sign_out(account);
+  if (!r) return r.error();
+  if (r->revocation == revocation_outcome::failed) {
+    spdlog::warn(
+        "the local tokens of account {} are deleted, but revoking the refresh token at the provider failed ({}); "
+        "it stays valid there until it expires",
+        account.name, r->revocation_error ? r->revocation_error->message() : "unknown");
+  }
+  return {};
+}
+
+core::result<logout_report> token_service::sign_out(const config::account& account) {
   auto s = impl_->open_store();
   if (!s) return s.error();
-  auto lock = (*s)->lock_exclusive(impl_->opts.lock_timeout);
-  if (!lock) return lock.error();
-  auto entries = (*s)->load();
-  if (!entries) return entries.error();
   std::optional<oauth::token_set> stored;
-  for (auto it = entries->begin(); it != entries->end();) {
-    if (it->first.rfind("token:" + account.name + ":", 0) == 0 || it->first == attention_key(account)) {
-      if (!stored && it->first.rfind("token:", 0) == 0) {
-        if (auto t = oauth::decode_token_set(it->second)) stored = std::move(*t);
+  {
+    auto lock = (*s)->lock_exclusive(impl_->opts.lock_timeout);
+    if (!lock) return lock.error();
+    auto entries = (*s)->load();
+    if (!entries) return entries.error();
+    for (auto it = entries->begin(); it != entries->end();) {
+      if (it->first.rfind("token:" + account.name + ":", 0) == 0 || it->first == attention_key(account)) {
+        if (it->first.rfind("token:", 0) == 0) {
+          auto t = oauth::decode_token_set(it->second);
+          if (t && t->refresh_token && (!stored || !stored->refresh_token)) stored = std::move(*t);
+        }
+        it = entries->erase(it);
+      } else {
+        ++it;
       }
-      it = entries->erase(it);
-    } else {
-      ++it;
     }
+    if (auto saved = (*s)->save(*entries); !saved) return saved.error();
   }
-  if (auto saved = (*s)->save(*entries); !saved) return saved.error();
   {
     auto& st = impl_->state_for(account.name);
     std::lock_guard g(st.mutex);
     st.cached.reset();
   }
+  logout_report report;
+  report.had_refresh_token = stored && stored->refresh_token;
+  if (!report.had_refresh_token) return report;
   // RFC 7009: revoke the refresh token where the provider can (after the local tokens are gone, so
-  // that a provider that cannot be reached does not keep them here).
-  auto e = stored && stored->refresh_token ? impl_->endpoints_for(account)
-                                           : core::result<oauth::provider_endpoints>(core::error());
-  if (stored && stored->refresh_token && e && !e->revocation_endpoint.empty()) {
-    auto auth = impl_->client_auth_for(account);
-    if (auth) {
-      oauth::form_builder form;
-      form.add("token", *stored->refresh_token).add("token_type_hint", "refresh_token");
-      if (auth->method == oauth::client_auth_method::none ||
-          auth->method == oauth::client_auth_method::client_secret_post) {
-        form.add("client_id", auth->client_id);
-      }
-      if (auth->method == oauth::client_auth_method::client_secret_post) form.add("client_secret", auth->client_secret);
-      oauth::http_request req;
-      req.url = e->revocation_endpoint;
-      req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
-      if (auth->method == oauth::client_auth_method::client_secret_basic) {
-        req.headers.emplace_back("Authorization",
-                                 oauth::basic_authorization(auth->client_id, auth->client_secret).expose());
-        req.headers_secret = true;
-      }
-      req.body = form.take();
-      auto resp = impl_->send(req);
-      if (!resp || resp->status / 100 != 2) {
-        spdlog::warn(
-            "the local tokens of account {} are deleted, but revoking the refresh token at the provider "
-            "failed; it expires on its own",
-            account.name);
-      }
-    }
+  // that a provider that cannot be reached does not keep them here). One attempt: the sign-out is
+  // done either way.
+  auto fail = [&](core::error e) {
+    report.revocation = revocation_outcome::failed;
+    report.revocation_error = std::move(e);
+    return report;
+  };
+  auto e = impl_->endpoints_for(account, false);
+  if (!e) return fail(e.error());
+  if (e->revocation_endpoint.empty()) {
+    report.revocation = revocation_outcome::unsupported;
+    return report;
   }
-  return {};
+  auto auth = impl_->client_auth_for(account);
+  if (!auth) return fail(auth.error());
+  auto req = oauth::revocation_request(e->revocation_endpoint, *auth, *stored->refresh_token, "refresh_token",
+                                       {impl_->opts.now(), impl_->random});
+  if (!req) return fail(req.error());
+  auto resp = impl_->send(*req);
+  if (!resp) return fail(resp.error());
+  if (resp->status != 200) {
+    auto ctx = impl_->context_for(account);
+    ctx.sent_secrets.push_back(&*stored->refresh_token);
+    std::string detail = "HTTP " + std::to_string(resp->status);
+    if (auto err = oauth::parse_error_response(*resp, impl_->opts.now()); err && !err->error.empty()) {
+      detail += ": " + oauth::provider_detail(*err, ctx);
+    }
+    return fail(service_error("the revocation endpoint answered " + detail, resp->status >= 500 || resp->status == 429
+                                                                                ? failure_class::transient
+                                                                                : failure_class::needs_human));
+  }
+  report.revocation = revocation_outcome::revoked;
+  return report;
+}
+
+std::vector<keep_alive_report> token_service::keep_alive(std::span<const config::account> accounts,
+                                                         oauth::wall_clock::time_point now) {
+  std::vector<keep_alive_report> out;
+  out.reserve(accounts.size());
+  for (const auto& a : accounts) out.push_back(impl_->keep_alive_one(a, now));
+  return out;
+}
+
+std::string_view to_string(revocation_outcome o) noexcept {
+  switch (o) {
+    case revocation_outcome::not_needed:
+      return "not_needed";
+    case revocation_outcome::unsupported:
+      return "unsupported";
+    case revocation_outcome::revoked:
+      return "revoked";
+    case revocation_outcome::failed:
+      return "failed";
+  }
+  return "unknown";
 }
 
 core::result<token_status> token_service::status(const config::account& account) {

@@ -11,7 +11,13 @@
 //  - Failures: transient ones (network, 5xx, 429 + Retry-After) are retried with exponential
 //    backoff and jitter within a time budget; ones that need a person (invalid_grant, consent,
 //    invalid_client, AADSTS codes) mark the account "needs attention" with the cause and fix, and
-//    are not retried blindly.
+//    are not retried blindly. Discovery of a generic provider (RFC 8414 / OpenID) is retried the
+//    same way; a discovery document that is missing or wrong needs a person and is recorded too.
+//  - Keep-alive: keep_alive() refreshes the idle refresh tokens of accounts with keep_alive = true
+//    before the provider expires them (oauth::decide_keep_alive; a token set's obtained_at is the
+//    refresh token's last successful use). Meant for a daily timer (`oauthmail token keep-alive`).
+//  - Sign-out deletes the local tokens first, then revokes the refresh token (RFC 7009) with one
+//    attempt, so that a provider that cannot be reached never keeps the tokens here.
 // Grants come from src/oauth (sans-I/O); HTTP from net::perform; the cache from
 // secrets::encrypted_store.
 // Must not: log or return a secret in an error; hold the cache lock while waiting for a person.
@@ -21,11 +27,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/result.hpp"
 #include "net/http_client.hpp"
+#include "oauth/renewal.hpp"
 #include "oauth/token.hpp"
 
 namespace oauthmail::net {
@@ -44,6 +53,30 @@ struct token_status {
   std::optional<std::string> attention_fix;
   std::optional<oauth::wall_clock::time_point> attention_since;
 };
+
+// What keep_alive() found and did for one account.
+struct keep_alive_report {
+  std::string account;
+  oauth::keep_alive_verdict verdict = oauth::keep_alive_verdict::disabled;  // `due`: a refresh was attempted
+  bool refreshed = false;                                                   // the refresh succeeded
+  std::optional<oauth::wall_clock::time_point> last_used;  // the refresh token's last use before this run
+  std::optional<oauth::wall_clock::time_point> due_at;     // the next refresh due (after a refresh: from it)
+  std::optional<core::error> error;                        // the refresh (or reading the cache) failed
+};
+
+// What sign_out() did besides deleting the local tokens.
+enum class revocation_outcome {
+  not_needed,   // no refresh token was stored
+  unsupported,  // the provider has no revocation endpoint (Microsoft Entra)
+  revoked,      // the provider answered 200 (RFC 7009 §2.2)
+  failed,       // the provider could not be reached, or refused
+};
+struct logout_report {
+  bool had_refresh_token = false;
+  revocation_outcome revocation = revocation_outcome::not_needed;
+  std::optional<core::error> revocation_error;  // why it failed (no secret in it)
+};
+std::string_view to_string(revocation_outcome o) noexcept;  // "not_needed", "unsupported", "revoked", "failed"
 
 // Talks to the person during an interactive sign-in (device code, authorization code).
 struct login_prompt {
@@ -64,6 +97,8 @@ struct token_service_options {
   http_options http;
   std::chrono::milliseconds lock_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds retry_budget{std::chrono::seconds(60)};  // transient failures: retry this long
+  // Keep-alive: refresh a refresh token whose last use is at least this old.
+  std::chrono::hours keep_alive_after{oauth::default_keep_alive_period};
   // Clock (tests): wall-clock time.
   std::function<oauth::wall_clock::time_point()> now = [] { return oauth::wall_clock::now(); };
 };
@@ -90,8 +125,16 @@ class token_service {
   // non-interactive flows, and stores the result.
   core::result<oauth::token_set> login(const config::account& account, const login_prompt& prompt);
 
-  // Deletes the account's tokens; revokes the refresh token where the provider has RFC 7009.
+  // Deletes the account's tokens; revokes the refresh token where the provider has RFC 7009 (a
+  // failed revocation is logged as a warning). sign_out() does the same and reports it.
   core::result<void> logout(const config::account& account);
+  core::result<logout_report> sign_out(const config::account& account);
+
+  // For every account with keep_alive = true and a stored refresh token last used at least
+  // keep_alive_after before `now`: a refresh (with retries for transient failures; failures that
+  // need a person are recorded as for any renewal). Others are reported and left alone. Thread-safe.
+  std::vector<keep_alive_report> keep_alive(std::span<const config::account> accounts,
+                                            oauth::wall_clock::time_point now);
 
   core::result<token_status> status(const config::account& account);
 

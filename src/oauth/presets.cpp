@@ -1,10 +1,12 @@
 #include "oauth/presets.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 
 #include "oauth/errors.hpp"
+#include "oauth/responses.hpp"
 
 namespace oauthmail::oauth {
 
@@ -414,6 +416,82 @@ core::result<void> apply_discovery(provider_endpoints& e, const server_metadata&
     }
   }
   return {};
+}
+
+// --- one pass of discovery ---
+
+namespace {
+constexpr std::array<discovery_document, 2> discovery_order = {discovery_document::oauth_authorization_server,
+                                                               discovery_document::openid_configuration};
+}  // namespace
+
+discovery_attempt::discovery_attempt(std::string issuer) : issuer_(std::move(issuer)) {}
+
+discovery_attempt::step discovery_attempt::next() {
+  if (outcome_) return *outcome_;
+  if (document_ >= discovery_order.size()) {
+    std::string seen;
+    for (const int s : statuses_) seen += (seen.empty() ? "HTTP " : ", ") + std::to_string(s);
+    if (trouble_) {
+      outcome_ = failed{make_error(oauth_errc::discovery_failed,
+                                   "the provider of issuer " + issuer_ + " cannot answer discovery requests now (" +
+                                       seen + "); try again later",
+                                   core::failure_class::transient),
+                        retry_after_};
+    } else {
+      outcome_ = failed{bad_discovery("discovery failed for issuer " + issuer_ +
+                                      ": neither /.well-known/oauth-authorization-server nor "
+                                      "/.well-known/openid-configuration was found (" +
+                                      seen +
+                                      "); check `issuer`, or configure token_endpoint (and the other "
+                                      "endpoints) explicitly"),
+                        std::nullopt};
+    }
+    return *outcome_;
+  }
+  auto request = discovery_request(issuer_, discovery_order[document_]);
+  if (!request) {
+    outcome_ = failed{request.error(), std::nullopt};
+    return *outcome_;
+  }
+  awaiting_ = true;
+  return fetch{std::move(*request)};
+}
+
+void discovery_attempt::on_response(const http_response& response, wall_clock::time_point now) {
+  if (!awaiting_ || outcome_) return;
+  awaiting_ = false;
+  const int status = response.status;
+  if (status >= 200 && status <= 299) {
+    auto meta = parse_discovery(response, issuer_);
+    if (meta) {
+      outcome_ = found{std::move(*meta)};
+    } else {
+      outcome_ = failed{make_error(oauth_errc::discovery_failed,
+                                   "discovery for issuer " + issuer_ + " failed: " + meta.error().message(),
+                                   core::failure_class::needs_human),
+                        std::nullopt};
+    }
+    return;
+  }
+  statuses_.push_back(status);
+  if (status >= 500 || status == 408 || status == 429) {
+    trouble_ = true;
+    if (const auto* h = response.header("retry-after")) {
+      if (auto after = parse_retry_after(*h, now); after && (!retry_after_ || *after > *retry_after_)) {
+        retry_after_ = after;
+      }
+    }
+  }
+  ++document_;
+}
+
+void discovery_attempt::on_transport_failure(core::error error) {
+  if (!awaiting_ || outcome_) return;
+  awaiting_ = false;
+  const auto cls = error.classification();
+  outcome_ = failed{core::error(error.code(), "discovery for issuer " + issuer_ + " failed: " + error.message(), cls),
+                    std::nullopt};
 }
 
 }  // namespace oauthmail::oauth

@@ -10,21 +10,28 @@
 //   generic    explicit endpoints, or discovery from an issuer: RFC 8414
 //              /.well-known/oauth-authorization-server first, then OpenID Connect Discovery
 //              /.well-known/openid-configuration (discovery_request / parse_discovery /
-//              apply_discovery).
+//              apply_discovery; discovery_attempt drives one pass over both documents and
+//              classifies its failure: transient — no connection, HTTP 5xx, 408, 429 — to be
+//              retried like a token request, or needing a person — both documents absent (4xx), a
+//              document that is not JSON, is for another issuer or lacks what the flow needs).
 // Explicit endpoints and SMTP settings in the account override any preset (a test provider or the
 // sandbox can stand in for Microsoft or Google that way).
 // Must not: do I/O (discovery is a request value and a parser); guess a tenant for app-only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "config/config.hpp"
 #include "core/result.hpp"
 #include "oauth/http_exchange.hpp"
+#include "oauth/token.hpp"
 
 namespace oauthmail::oauth {
 
@@ -113,5 +120,45 @@ core::result<server_metadata> parse_discovery(const http_response& response, std
 // authorization code flow needs authorization_endpoint and, when the server lists its PKCE methods,
 // S256 (RFC 8414 §2 code_challenge_methods_supported).
 core::result<void> apply_discovery(provider_endpoints& endpoints, const server_metadata& metadata);
+
+// One pass of discovery for an issuer, sans I/O: fetch what next() asks for, feed the answer (or
+// the transport failure) back, until next() says found or failed.
+//  - 2xx: the document is parsed (parse_discovery); a bad one fails at once, needing a person.
+//  - 404 and other 4xx (but 408, 429), 3xx: the document is not there; the next one is tried.
+//  - 5xx, 408, 429: the server is in trouble; the next document is still tried, and if none is
+//    found the pass fails as transient (with the largest Retry-After seen): retry it later.
+//  - a transport failure (no connection, time-out): the pass fails with that error at once (both
+//    documents are on the same server); its class decides (transient for network failures).
+//  - neither document found, without trouble: oauth_errc::discovery_failed, needs_human, with the
+//    statuses and the fix (check `issuer`, or configure the endpoints).
+class discovery_attempt {
+ public:
+  explicit discovery_attempt(std::string issuer);
+
+  struct fetch {
+    http_request request;
+  };
+  struct found {
+    server_metadata metadata;
+  };
+  struct failed {
+    core::error error;
+    std::optional<std::chrono::seconds> retry_after;  // transient failures: the provider's Retry-After
+  };
+  using step = std::variant<fetch, found, failed>;
+
+  step next();
+  void on_response(const http_response& response, wall_clock::time_point now);
+  void on_transport_failure(core::error error);
+
+ private:
+  std::string issuer_;
+  std::size_t document_ = 0;  // index of the document fetched or to fetch
+  bool awaiting_ = false;
+  std::optional<step> outcome_;
+  std::vector<int> statuses_;  // of the documents not found
+  bool trouble_ = false;       // a 5xx / 408 / 429 was seen
+  std::optional<std::chrono::seconds> retry_after_;
+};
 
 }  // namespace oauthmail::oauth

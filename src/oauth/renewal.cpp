@@ -37,4 +37,39 @@ bool keep_alive_due(const token_set& t, wall_clock::time_point now, std::chrono:
   return t.refresh_token.has_value() && now - t.obtained_at >= period;
 }
 
+keep_alive_decision decide_keep_alive(bool enabled, bool delegated, const std::optional<token_set>& stored,
+                                      wall_clock::time_point now, std::chrono::hours after) {
+  keep_alive_decision d;
+  if (stored && stored->refresh_token) {
+    d.last_used = stored->obtained_at;
+    d.due_at = stored->obtained_at + after;
+  }
+  if (!delegated) {
+    d.verdict = keep_alive_verdict::not_applicable;
+  } else if (!enabled) {
+    d.verdict = keep_alive_verdict::disabled;
+  } else if (!stored || !stored->refresh_token) {
+    d.verdict = keep_alive_verdict::not_signed_in;
+  } else {
+    d.verdict = keep_alive_due(*stored, now, after) ? keep_alive_verdict::due : keep_alive_verdict::fresh;
+  }
+  return d;
+}
+
+std::string_view to_string(keep_alive_verdict v) noexcept {
+  switch (v) {
+    case keep_alive_verdict::disabled:
+      return "disabled";
+    case keep_alive_verdict::not_applicable:
+      return "not_applicable";
+    case keep_alive_verdict::not_signed_in:
+      return "not_signed_in";
+    case keep_alive_verdict::fresh:
+      return "fresh";
+    case keep_alive_verdict::due:
+      return "due";
+  }
+  return "unknown";
+}
+
 }  // namespace oauthmail::oauth

@@ -55,7 +55,8 @@ constexpr std::array<aadsts_entry, 32> aadsts = {{
     {70008, failure_class::needs_human, "the refresh token has expired", login_fix},
     {700082, failure_class::needs_human,
      "the refresh token expired because it was not used for too long (90 days of inactivity)",
-     "run `oauthmail account login {account}`; set keep_alive = true so that idle tokens are renewed in time"},
+     "run `oauthmail account login {account}`; then set keep_alive = true and run `oauthmail token keep-alive` "
+     "daily (a systemd timer or cron job) so that idle tokens are renewed in time"},
     {70011, failure_class::needs_human,
      "a requested scope is not valid: a typo, the wrong resource, or /.default mixed with named scopes",
      "request \"https://outlook.office.com/SMTP.Send offline_access\" (delegated) or "

@@ -13,6 +13,13 @@
 //             app-noperm   confidential with a secret, no mailbox permission (5.7.3 for app-only)
 //             public       public client: device code and authorization code with PKCE
 //             service-account (google profile): JWT bearer grant with domain-wide delegation
+// Per profile: microsoft and generic have app-secret, app-cert, app-noperm and public; google has
+// app-secret (a "Web application" client: authorization code), public (a "Desktop app" client,
+// which Google gives a secret that its token endpoint requires) and service-account (Google has no
+// client credentials grant). Domains: contoso.test (microsoft), example.test (google, generic).
+// Ids look like the provider's: GUIDs (microsoft, generic); "NNN-xxx.apps.googleusercontent.com",
+// a 21-digit service account id and a "C0xxxxxxx" customer id (google). Secrets: Entra-like
+// "xxxNQ~..." (40 characters), Google "GOCSPX-..." , generic base64url.
 // Must not: print secrets (the files holding them are 0600 and referenced, never inlined).
 #pragma once
 
@@ -49,6 +56,7 @@ struct client {
   bool service_principal = true;                 // Microsoft: New-ServicePrincipal done
   std::vector<std::string> mailbox_permissions;  // app-only: mailboxes it may send as
   bool domain_wide_delegation = true;            // service_account
+  std::string key_id;  // service_account: private_key_id of its key file (the assertions' `kid`)
 };
 
 struct directory {
@@ -61,6 +69,7 @@ struct directory {
   const mailbox* find_mailbox(std::string_view address) const;  // case-insensitive
   const client* find_client_by_id(std::string_view client_id) const;
   const client* find_client(std::string_view name) const;
+  const client* find_service_account(std::string_view email) const;  // case-insensitive
   // May `mailbox` (authenticated) send with `from` as sender? (itself or send_as, case-insensitive)
   bool may_send_as(std::string_view mailbox, std::string_view from) const;
 };

@@ -41,6 +41,10 @@ struct http_response {
 
 // application/x-www-form-urlencoded body or query → name/value pairs (last one wins; names that
 // appear twice are reported by the caller as invalid_request where RFC 6749 §3.1 forbids it).
+// Percent escapes and '+' (space) are decoded with Boost.URL; a pair with an invalid escape is left out.
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body);
+// The same, strict: nullopt when an escape is invalid or a name or value holds a NUL octet (the
+// token endpoint answers invalid_request then).
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_form_strict(std::string_view body);
 
 }  // namespace oauthmail::sandbox

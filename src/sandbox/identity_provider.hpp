@@ -60,6 +60,10 @@ struct idp_endpoints {
   std::string device_page;  // where a person enters the user code
 };
 
+// The `iss` of the sandbox's tokens and discovery documents (give it to token_authority::open):
+// microsoft "<base>/<tenant id>/v2.0" (as Entra's v2 tokens), google and generic "<base>".
+std::string idp_issuer(profile_kind profile, std::string_view base_url, std::string_view tenant_id);
+
 class identity_provider {
  public:
   identity_provider(idp_settings settings, const directory& dir, token_authority& tokens, fault_registry& faults);

@@ -456,10 +456,15 @@ class connection_impl final : public smtp_policy::connection {
     const client* cl = p_->dir.find_client_by_id(tok.client_id);
     if (cl == nullptr) return refuse_token(auth_refusal::unknown_client, now, true);
 
-    // Audience: one of the profile's, or (none configured: Google) the client's own id.
-    const bool audience_ok = prof.accepted_audiences.empty() ? std::find(tok.audiences.begin(), tok.audiences.end(),
-                                                                         tok.client_id) != tok.audiences.end()
-                                                             : contains_any(tok.audiences, prof.accepted_audiences);
+    // Audience: one of the profile's, or (none configured) the client's own id (Google) or, for a
+    // standards-only provider, the issuer itself (RFC 9068 tokens without a resource indicator).
+    const bool generic = prof.kind == profile_kind::generic;
+    const bool audience_ok =
+        prof.accepted_audiences.empty()
+            ? std::find(tok.audiences.begin(), tok.audiences.end(), tok.client_id) != tok.audiences.end() ||
+                  (generic &&
+                   std::find(tok.audiences.begin(), tok.audiences.end(), p_->tokens.issuer()) != tok.audiences.end())
+            : contains_any(tok.audiences, prof.accepted_audiences);
     if (!audience_ok) return refuse_token(auth_refusal::wrong_audience, now, true);
 
     std::string mailbox_address;
@@ -472,7 +477,10 @@ class connection_impl final : public smtp_policy::connection {
       mailbox_address = lower(*tok.user);
     } else {
       // App-only: the role, a service principal, and a mailbox permission for the SASL user.
-      if (!contains_any(tok.roles, prof.app_roles)) return refuse_token(auth_refusal::missing_scope, now, true);
+      // (A standards-only provider puts a client-credentials grant's permission into `scope`.)
+      if (!contains_any(tok.roles, prof.app_roles) && !(generic && contains_any(tok.scopes, prof.app_roles))) {
+        return refuse_token(auth_refusal::missing_scope, now, true);
+      }
       if (!cl->service_principal) return refuse_token(auth_refusal::no_service_principal, now, true);
       if (creds.user.empty()) return refuse_token(auth_refusal::wrong_user, now, true);
       const bool permitted = std::any_of(cl->mailbox_permissions.begin(), cl->mailbox_permissions.end(),

@@ -81,6 +81,36 @@ struct server_texts {
   server_reply timeout = server_reply::make(421, "4.4.2", "Error: timeout exceeded");
   server_reply too_many_errors = server_reply::make(421, "4.7.0", "Error: too many errors");
   server_reply closing = server_reply::make(221, "2.0.0", "Bye");
+  // Positive replies and the remaining refusals the session composes itself.
+  server_reply ok = server_reply::make(250, "2.0.0", "Ok");       // RSET, NOOP
+  server_reply mail_ok = server_reply::make(250, "2.1.0", "Ok");  // MAIL accepted
+  server_reply rcpt_ok = server_reply::make(250, "2.1.5", "Ok");  // RCPT accepted
+  server_reply data_go_ahead = server_reply::make(354, "", "End data with <CR><LF>.<CR><LF>");
+  server_reply queued = server_reply::make(250, "2.0.0", "Ok: queued");
+  server_reply helo_syntax = server_reply::make(501, "5.5.4", "Syntax: EHLO/HELO hostname");
+  server_reply mail_syntax = server_reply::make(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+  server_reply rcpt_syntax = server_reply::make(501, "5.5.4", "Syntax: RCPT TO:<address>");
+  server_reply auth_syntax = server_reply::make(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+  server_reply no_arguments = server_reply::make(501, "5.5.4", "Syntax: this command takes no arguments");
+  server_reply argument_syntax = server_reply::make(501, "5.5.4", "Syntax error in parameters or arguments");
+  server_reply unsupported_parameter = server_reply::make(555, "5.5.4", "Unsupported option");
+  server_reply needs_smtputf8 = server_reply::make(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+  server_reply nested_mail = server_reply::make(503, "5.5.1", "Error: nested MAIL command");
+  server_reply need_mail = server_reply::make(503, "5.5.1", "Error: need MAIL command");
+  server_reply no_recipients = server_reply::make(554, "5.5.1", "Error: no valid recipients");
+  server_reply auth_not_enabled = server_reply::make(503, "5.5.1", "Error: authentication not enabled");
+  server_reply already_authenticated = server_reply::make(503, "5.5.1", "Error: already authenticated");
+  server_reply auth_in_transaction = server_reply::make(503, "5.5.1", "Error: MAIL transaction in progress");
+  server_reply auth_unsupported = server_reply::make(504, "5.5.4", "Unrecognized authentication type");
+  server_reply auth_failed = server_reply::make(535, "5.7.8", "Authentication credentials invalid");
+  server_reply tls_already_active = server_reply::make(503, "5.5.1", "Error: TLS already active");
+  server_reply not_implemented = server_reply::make(502, "5.5.1", "Error: command not implemented");  // HELP, EXPN
+  server_reply vrfy =
+      server_reply::make(252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery");
+  server_reply refused = server_reply::make(550, "5.7.1", "Refused");  // the owner refused without a reply
+  server_reply service_unavailable = server_reply::make(554, "5.3.2", "Service unavailable");  // connect refused
+  server_reply message_refused = server_reply::make(554, "5.6.0", "Message refused");          // message refused
+  bool bare_empty_challenge = false;  // write "334" instead of "334 " for an empty challenge (Microsoft)
 };
 
 enum class bare_line_end_policy {
@@ -210,6 +240,9 @@ class server_session {
   const std::string& authenticated_user() const noexcept;
   const server_session_stats& stats() const noexcept;
   bool closed() const noexcept;
+  // Octets the session holds right now (unprocessed input, unwritten output, message content):
+  // for tests and fuzzing of its bounds.
+  std::size_t buffered_octets() const noexcept;
 
  private:
   struct impl;
