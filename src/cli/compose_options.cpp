@@ -87,8 +87,9 @@ compose_options::compose_options(CLI::App* cmd) {
                   "image shown inside the HTML body as <img src=\"cid:NAME\">: FILE (NAME is the file name) or "
                   "NAME=FILE; repeatable")
       ->type_name("[NAME=]FILE");
-  cmd->add_option("--header", header_, "extra header \"Name: value\"; repeatable (Date and Message-ID replace "
-                                       "the generated ones)")
+  cmd->add_option("--header", header_,
+                  "extra header \"Name: value\"; repeatable (Date and Message-ID replace "
+                  "the generated ones)")
       ->type_name("\"NAME: VALUE\"");
 }
 

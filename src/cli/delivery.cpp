@@ -70,8 +70,7 @@ account_send_outcome send_with_account(const config::configuration& cfg, const c
     attempt_options.session.credentials = std::move(creds);
     attempt_options.session.credential_kind = sasl::credential_kind::bearer_token;
     out.results = net::send_messages(std::move(attempt_options), make_messages());
-    if (!out.results && out.results.error().classification() == core::failure_class::token_rejected &&
-        attempt == 0) {
+    if (!out.results && out.results.error().classification() == core::failure_class::token_rejected && attempt == 0) {
       // Renew once and retry once; never loop.
       spdlog::warn("the server refused the token of account {}; renewing it and trying once more", account.name);
       tokens->invalidate(account, token->access_token);

@@ -181,8 +181,8 @@ int send_command::run() {
   const int status = run_checked();
   if (json_ && !json_printed_) {
     // Stopped before sending: still one JSON object, every recipient "not_sent".
-    const core::result<std::vector<smtp::message_result>> none = core::error(
-        core::make_error_code(core::errc::invalid_argument), last_error(), core::failure_class::permanent);
+    const core::result<std::vector<smtp::message_result>> none =
+        core::error(core::make_error_code(core::errc::invalid_argument), last_error(), core::failure_class::permanent);
     fmt::print("{}\n", result_json(none, message_.envelope_to.empty() ? to_ : message_.envelope_to, status,
                                    message_.message_id));
   }
@@ -407,9 +407,9 @@ int send_command::run_with_account() {
                                         : "no token yet; one is requested from the provider when sending";
     } else {
       const auto now = oauth::wall_clock::now();
-      state = status->expires_at > now ? "cached, valid until " + describe_time(status->expires_at, now)
-                                       : "cached but expired " + describe_time(status->expires_at, now) +
-                                             "; renewed when sending";
+      state = status->expires_at > now
+                  ? "cached, valid until " + describe_time(status->expires_at, now)
+                  : "cached but expired " + describe_time(status->expires_at, now) + "; renewed when sending";
     }
     return print_plan(options, "OAuth2 token of account " + account->name, account, state);
   }
@@ -430,9 +430,8 @@ int send_command::print_plan(const net::connection_options& options, const std::
     return EX_IOERR;
   }
   const std::string mechanism = options.session.mechanism ? std::string(sasl::to_string(*options.session.mechanism))
-                                : credentials.rfind("none", 0) == 0
-                                    ? "none"
-                                    : "chosen from what the server offers";
+                                : credentials.rfind("none", 0) == 0 ? "none"
+                                                                    : "chosen from what the server offers";
   if (json_) {
     boost::json::object plan;
     if (account) {

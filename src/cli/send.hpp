@@ -32,8 +32,8 @@ class send_command {
   // Reads or composes the message (before connecting); an exit status on failure.
   std::optional<int> prepare();
   // --dry-run: the plan and the message on stdout.
-  int print_plan(const net::connection_options& options, const std::string& credentials,
-                 const config::account* account, const std::string& token_state);
+  int print_plan(const net::connection_options& options, const std::string& credentials, const config::account* account,
+                 const std::string& token_state);
 
   CLI::App* cmd_ = nullptr;
   std::string server_;

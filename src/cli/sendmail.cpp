@@ -177,8 +177,10 @@ int run_sendmail(const std::vector<std::string>& args) {
     in.headers.append("From", mime::format_mailbox(from, !from.needs_utf8()));
   } else if (!header_from || !account->may_send_as(header_from->address)) {
     mime::mailbox from = *account_user;
-    if (header_from && !header_from->name.empty()) from.name = header_from->name;
-    else if (cl->full_name) from.name = *cl->full_name;
+    if (header_from && !header_from->name.empty())
+      from.name = header_from->name;
+    else if (cl->full_name)
+      from.name = *cl->full_name;
     const auto original = in.headers.values("From");
     spdlog::info("account {} may not send as {}; From is now {}", account->name,
                  original.empty() ? std::string("(empty)") : original.front(), account->user);

@@ -30,7 +30,8 @@ core::result<std::string> notify_value(const std::string& value) {
     const auto comma = v.find(',', start);
     const std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (item != "SUCCESS" && item != "FAILURE" && item != "DELAY") {
-      return usage("-N " + quote_text(value) + ": expected never, or a comma-separated list of success, failure and delay.");
+      return usage("-N " + quote_text(value) +
+                   ": expected never, or a comma-separated list of success, failure and delay.");
     }
     any = true;
     if (comma == std::string::npos) break;

@@ -26,11 +26,11 @@ struct sendmail_command_line {
   enum class mode { deliver, print_queue, nothing_to_do, help };
   mode what = mode::deliver;
   std::vector<std::string> recipients;
-  bool extract_recipients = false;  // -t
-  bool ignore_dots = false;         // -i, -oi, -O IgnoreDots
-  std::optional<std::string> sender;     // -f / -r
-  std::optional<std::string> full_name;  // -F
-  bool verbose = false;                  // -v
+  bool extract_recipients = false;        // -t
+  bool ignore_dots = false;               // -i, -oi, -O IgnoreDots
+  std::optional<std::string> sender;      // -f / -r
+  std::optional<std::string> full_name;   // -F
+  bool verbose = false;                   // -v
   std::optional<std::string> dsn_notify;  // -N, upper-case ("NEVER", "SUCCESS,FAILURE")
   std::optional<std::string> dsn_ret;     // -R: "full" or "hdrs"
   std::optional<std::string> dsn_envid;   // -V

@@ -36,8 +36,7 @@ class CliComposeTest : public ::testing::Test {
     }
     write_file(dir_ / "data.bin", binary);
     // Text with CR LF and LF lines, one of 5000 octets, no final line end.
-    write_file(dir_ / "long-lines.txt",
-               "first line\r\nsecond line\n" + std::string(5000, 'L') + "\nGrüße at the end");
+    write_file(dir_ / "long-lines.txt", "first line\r\nsecond line\n" + std::string(5000, 'L') + "\nGrüße at the end");
     // A PNG signature and IHDR chunk: enough for the type guess.
     write_file(dir_ / "logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0", 33));
   }
@@ -52,16 +51,9 @@ class CliComposeTest : public ::testing::Test {
   }
 
   std::vector<std::string> args(std::uint16_t port, std::vector<std::string> more) const {
-    std::vector<std::string> a = {OAUTHMAIL_BINARY,
-                                  "send",
-                                  "--server",
-                                  "127.0.0.1:" + std::to_string(port),
-                                  "--ca-file",
-                                  pki().ca_cert.string(),
-                                  "--user",
-                                  user,
-                                  "--bearer",
-                                  "file:" + (dir_ / "token").string()};
+    std::vector<std::string> a = {
+        OAUTHMAIL_BINARY, "send", "--server", "127.0.0.1:" + std::to_string(port), "--ca-file", pki().ca_cert.string(),
+        "--user",         user,   "--bearer", "file:" + (dir_ / "token").string()};
     a.insert(a.end(), more.begin(), more.end());
     return a;
   }
@@ -116,14 +108,20 @@ std::string text_of(const boost::json::object& o) {
 TEST_F(CliComposeTest, EverythingAtOnceParsesBackAsAsked) {
   auto server = start_server();
   const std::string subject = "Grüße aus Köln — ✓ a subject long enough to be folded across more than one line";
-  auto r = run(args(server.port(),
-                    {"--from", "Jörg Müller <joerg@example.de>", "--to", "Bob <bob@example.net>", "--to",
-                     "\"Doe, Jane\" <jane@example.org>", "--cc", "Zoë <zoe@example.org>", "--bcc",
-                     "Secret Sam <sam@example.org>", "--reply-to", "Replies <replies@example.de>", "--subject", subject,
-                     "--text", "Hallo Bob,\nsee the attachments.\n", "--html",
-                     "<p>Hallo <b>Bob</b> <img src=\"cid:logo.png\"></p>", "--inline", (dir_ / "logo.png").string(),
-                     "--attach", (dir_ / "data.bin").string(), "--attach", (dir_ / "long-lines.txt").string(),
-                     "--header", "X-Report-Id: 42", "--header", "X-Note: für dich"}));
+  auto r = run(args(server.port(), {"--from",     "Jörg Müller <joerg@example.de>",
+                                    "--to",       "Bob <bob@example.net>",
+                                    "--to",       "\"Doe, Jane\" <jane@example.org>",
+                                    "--cc",       "Zoë <zoe@example.org>",
+                                    "--bcc",      "Secret Sam <sam@example.org>",
+                                    "--reply-to", "Replies <replies@example.de>",
+                                    "--subject",  subject,
+                                    "--text",     "Hallo Bob,\nsee the attachments.\n",
+                                    "--html",     "<p>Hallo <b>Bob</b> <img src=\"cid:logo.png\"></p>",
+                                    "--inline",   (dir_ / "logo.png").string(),
+                                    "--attach",   (dir_ / "data.bin").string(),
+                                    "--attach",   (dir_ / "long-lines.txt").string(),
+                                    "--header",   "X-Report-Id: 42",
+                                    "--header",   "X-Note: für dich"}));
   ASSERT_EQ(r.exit_code, 0) << show(r) << server.log();
   const auto stored = server.stored();
   ASSERT_EQ(stored.size(), 1u);
@@ -138,7 +136,8 @@ TEST_F(CliComposeTest, EverythingAtOnceParsesBackAsAsked) {
   EXPECT_LE(p.at("longest_line").to_number<int>(), 998);
   EXPECT_FALSE(p.at("header_non_ascii").as_bool()) << "RFC 2047 expected: no address needs UTF-8";
   EXPECT_EQ(header_values(p, "Subject"), std::vector<std::string>{subject});
-  EXPECT_EQ(addresses(p, "From"), (std::vector<std::pair<std::string, std::string>>{{"Jörg Müller", "joerg@example.de"}}));
+  EXPECT_EQ(addresses(p, "From"),
+            (std::vector<std::pair<std::string, std::string>>{{"Jörg Müller", "joerg@example.de"}}));
   EXPECT_EQ(addresses(p, "To"), (std::vector<std::pair<std::string, std::string>>{{"Bob", "bob@example.net"},
                                                                                   {"Doe, Jane", "jane@example.org"}}));
   EXPECT_EQ(addresses(p, "Cc"), (std::vector<std::pair<std::string, std::string>>{{"Zoë", "zoe@example.org"}}));
@@ -243,7 +242,9 @@ TEST_F(CliComposeTest, RefusedBeforeConnectingWithTheRightCodeAndMessage) {
     EXPECT_TRUE(r.out.empty()) << c.what;
   }
   // Not UTF-8: a text file in Latin-1.
-  write_file(dir_ / "latin1.txt", "Gr\xfc\xdf" "e\n");
+  write_file(dir_ / "latin1.txt",
+             "Gr\xfc\xdf"
+             "e\n");
   auto r = run(args(nothing, {"--from", "joerg@example.de", "--to", "bob@example.net", "--text-file",
                               (dir_ / "latin1.txt").string()}));
   EXPECT_EQ(r.exit_code, 65) << show(r);
@@ -268,8 +269,8 @@ TEST_F(CliComposeTest, NonAsciiLocalPartNeedsSmtputf8) {
     oauth_smtp_server::options o;
     o.smtputf8 = true;
     auto server = start_server(o);
-    auto r = run(args(server.port(), {"--from", "Jörg <joerg@example.de>", "--to", "Zoë <zoë@example.org>",
-                                      "--subject", "Grüße", "--text", "hi"}));
+    auto r = run(args(server.port(), {"--from", "Jörg <joerg@example.de>", "--to", "Zoë <zoë@example.org>", "--subject",
+                                      "Grüße", "--text", "hi"}));
     ASSERT_EQ(r.exit_code, 0) << show(r) << server.log();
     const auto stored = server.stored();
     ASSERT_EQ(stored.size(), 1u);
@@ -318,8 +319,8 @@ TEST_F(CliComposeTest, JsonReportsEachRecipient) {
   oauth_smtp_server::options o;
   o.reject_rcpt = {"gone@example.net"};
   auto server = start_server(o);
-  auto r = run(args(server.port(), {"--from", "joerg@example.de", "--to", "bob@example.net", "--to",
-                                    "gone@example.net", "--subject", "json", "--text", "x", "--json"}));
+  auto r = run(args(server.port(), {"--from", "joerg@example.de", "--to", "bob@example.net", "--to", "gone@example.net",
+                                    "--subject", "json", "--text", "x", "--json"}));
   EXPECT_EQ(r.exit_code, 67) << show(r);
   const auto j = boost::json::parse(r.out).as_object();
   EXPECT_EQ(j.at("exit_code").to_number<int>(), 67);
@@ -343,9 +344,9 @@ TEST_F(CliComposeTest, JsonReportsEachRecipient) {
 TEST_F(CliComposeTest, RawStdinStillWorksAndCcBccAddEnvelopeRecipients) {
   auto server = start_server();
   write_file(dir_ / "raw.eml", "From: joerg@example.de\nTo: bob@example.net\nSubject: raw\n\nraw body\n");
-  auto r = run(args(server.port(), {"--from", "joerg@example.de", "--to", "bob@example.net", "--bcc",
-                                    "sam@example.org"}),
-               dir_ / "raw.eml");
+  auto r =
+      run(args(server.port(), {"--from", "joerg@example.de", "--to", "bob@example.net", "--bcc", "sam@example.org"}),
+          dir_ / "raw.eml");
   ASSERT_EQ(r.exit_code, 0) << show(r);
   const auto stored = server.stored();
   ASSERT_EQ(stored.size(), 1u);

@@ -17,8 +17,8 @@ bool iequal(std::string_view a, std::string_view b) {
 }  // namespace
 
 boost::json::object parse_with_python(const fs::path& eml, const fs::path& work_dir) {
-  auto r = run_program({system_python, std::string(OAUTHMAIL_PEERS_DIR) + "/parse_message.py", eml.string()},
-                       work_dir, std::nullopt, 60s, {"PYTHONNOUSERSITE=1", "PYTHONDONTWRITEBYTECODE=1"});
+  auto r = run_program({system_python, std::string(OAUTHMAIL_PEERS_DIR) + "/parse_message.py", eml.string()}, work_dir,
+                       std::nullopt, 60s, {"PYTHONNOUSERSITE=1", "PYTHONDONTWRITEBYTECODE=1"});
   if (r.exit_code != 0) throw std::runtime_error("parse_message.py failed: " + r.err);
   return boost::json::parse(r.out).as_object();
 }

@@ -22,9 +22,7 @@ boost::json::object oidc_provider::counters() const {
   return boost::json::parse(r.out).as_object();
 }
 
-std::int64_t oidc_provider::token_requests() const {
-  return counters().at("token_requests").to_number<std::int64_t>();
-}
+std::int64_t oidc_provider::token_requests() const { return counters().at("token_requests").to_number<std::int64_t>(); }
 
 std::int64_t oidc_provider::issued(const std::string& grant) const {
   const boost::json::object all = counters();
@@ -61,9 +59,9 @@ test_account::test_account(const temp_dir& dir, const oidc_provider& op, options
   fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
   config_ = dir_ / (opts_.name + "-config.toml");
   point_at(587);
-  auto shown = run_program({OAUTHMAIL_BINARY, "token", "show", opts_.name, "--config", config_.string(), "--json",
-                            "--reveal"},
-                           dir_.path(), std::nullopt, 60s);
+  auto shown =
+      run_program({OAUTHMAIL_BINARY, "token", "show", opts_.name, "--config", config_.string(), "--json", "--reveal"},
+                  dir_.path(), std::nullopt, 60s);
   if (shown.exit_code != 0) throw std::runtime_error("oauthmail token show failed: " + shown.err);
   token_ = std::string(boost::json::parse(shown.out).as_object().at("access_token").as_string());
 }
