@@ -23,12 +23,12 @@ void set_up_logging(int verbosity) {
   spdlog::set_level(verbosity > 0 ? spdlog::level::debug : spdlog::level::warn);
 }
 
-// sendmail's options are not CLI11's: `oauthmail sendmail ...`, `oauthmail -v sendmail ...` and a
-// binary named "sendmail" are dispatched before CLI11 sees the arguments.
+// sendmail's options are not CLI11's: `oauthmail sendmail ...`, `oauthmail -v sendmail ...` and the
+// binary named "sendmail" or "oauthmail-sendmail" are dispatched before CLI11 sees the arguments.
 std::optional<std::vector<std::string>> sendmail_arguments(int argc, char** argv) {
   const char* slash = std::strrchr(argv[0], '/');
   const std::string_view name = slash ? slash + 1 : argv[0];
-  if (name == "sendmail") return std::vector<std::string>(argv + 1, argv + argc);
+  if (name == "sendmail" || name == "oauthmail-sendmail") return std::vector<std::string>(argv + 1, argv + argc);
   int i = 1;
   std::vector<std::string> out;
   while (i < argc && (std::strcmp(argv[i], "-v") == 0 || std::strcmp(argv[i], "--verbose") == 0)) {
