@@ -175,9 +175,11 @@ std::optional<preparation_error> compose_options::prepare(const std::string& fro
 std::optional<preparation_error> compose_options::prepare_raw(const std::string& from,
                                                               const std::vector<std::string>& to,
                                                               prepared_message& out) const {
-  auto sender = mime::parse_mailbox(from, "--from");
-  if (!sender) return failure(status_of(sender.error()), sender.error().message());
-  out.envelope_from = sender->envelope();
+  if (!from.empty()) {  // --from '' is the null sender <>
+    auto sender = mime::parse_mailbox(from, "--from");
+    if (!sender) return failure(status_of(sender.error()), sender.error().message());
+    out.envelope_from = sender->envelope();
+  }
   for (const auto& [values, option] : {std::pair{&to, "--to"}, std::pair{&cc_, "--cc"}, std::pair{&bcc_, "--bcc"}}) {
     auto list = parse_all(*values, option);
     if (!list) return failure(status_of(list.error()), list.error().message());
