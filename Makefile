@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan demo bench fuzz format tidy install clean
+.PHONY: all deps build test test-unit test-asan demo bench fuzz format tidy install install-files clean
 
 all: build
 
@@ -55,8 +55,14 @@ format:
 tidy: build
 	@git ls-files 'src/*.cpp' | xargs clang-tidy -p $(BUILD) --quiet
 
+# PREFIX (default /usr/local), DESTDIR (staging root) and SENDMAIL_LINK=1 (also install
+# $(PREFIX)/sbin/sendmail -> oauthmail). install-files copies an already built tree.
+SENDMAIL_LINK ?= 0
 install: build
-	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+	@$(MAKE) --no-print-directory install-files
+
+install-files:
+	@DESTDIR=$(DESTDIR) OAUTHMAIL_SENDMAIL_LINK=$(SENDMAIL_LINK) cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	@rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -26,7 +26,8 @@ int exit_status_for(const core::error& e) {
         return EX_NOPERM;
     }
   }
-  if (e.code() == session_errc::bad_message) return EX_DATAERR;
+  // The message cannot be sent as it is: a line over 998 octets, or larger than the server's SIZE.
+  if (e.code() == session_errc::bad_message || e.code() == session_errc::message_too_big) return EX_DATAERR;
   switch (e.classification()) {
     case core::failure_class::none:
       return EX_OK;

@@ -1,6 +1,7 @@
 // Maps oauthmail's failures to sysexits.h exit codes, so callers (cron, PHP mail(), scripts) can
 // tell a temporary failure (75, try again) from a permanent one.
-//   0 all delivered · 64 EX_USAGE bad arguments · 65 EX_DATAERR unusable message · 67 EX_NOUSER
+//   0 all delivered · 64 EX_USAGE bad arguments · 65 EX_DATAERR unusable message (a line over 998
+//   octets, larger than the server's SIZE) · 67 EX_NOUSER
 //   recipient unknown · 69 EX_UNAVAILABLE other permanent refusal · 74 EX_IOERR reading input ·
 //   75 EX_TEMPFAIL transient · 76 EX_PROTOCOL protocol error · 77 EX_NOPERM authentication refused ·
 //   78 EX_CONFIG bad configuration (secrets, TLS set-up, server without STARTTLS/AUTH).

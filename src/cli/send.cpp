@@ -1,5 +1,7 @@
-// `oauthmail send`: sends the complete RFC 5322 message read on stdin through one SMTP server with
-// XOAUTH2, OAUTHBEARER, PLAIN or LOGIN; prints one line per recipient; exits with sysexits.h codes.
+// `oauthmail send`: sends one message through one SMTP server with XOAUTH2, OAUTHBEARER, PLAIN or
+// LOGIN: the complete RFC 5322 message read on stdin, or one composed from options (--subject,
+// --text, --html, --attach...; see cli/compose_options.hpp). Prints one line per recipient (or JSON
+// with --json, or the plan and the message with --dry-run); exits with sysexits.h codes.
 #include "cli/send.hpp"
 
 #include <fmt/format.h>
@@ -9,12 +11,15 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
 #include <limits>
 
+#include "cli/delivery.hpp"
 #include "cli/exit_status.hpp"
 #include "cli/session.hpp"
+#include "mime/spool.hpp"
 #include "net/smtp_connection.hpp"
 #include "oauth/presets.hpp"
 #include "secrets/reference.hpp"
@@ -22,9 +27,6 @@
 namespace oauthmail::cli {
 
 namespace {
-
-// Above Exchange Online's 150 MiB transport ceiling: nothing larger can be sent anywhere we know.
-constexpr std::size_t max_stdin_message = std::size_t{160} * 1024 * 1024;
 
 struct server_address {
   std::string host;
@@ -69,46 +71,20 @@ core::result<server_address> parse_server(const std::string& text) {
   return out;
 }
 
-// Reads the whole message from stdin, bounded.
-core::result<std::string> read_stdin() {
-  std::string message;
-  std::array<char, std::size_t{64} * 1024> buffer{};
-  for (;;) {
-    const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), stdin);
-    if (n > 0) {
-      if (message.size() + n > max_stdin_message) {
-        return core::error(core::make_error_code(core::errc::limit_exceeded),
-                           "The message on stdin is larger than " +
-                               std::to_string(max_stdin_message / (std::size_t{1024} * 1024)) +
-                               " MiB, more than any provider accepts.",
-                           core::failure_class::permanent);
-      }
-      message.append(buffer.data(), n);
-    }
-    if (n < buffer.size()) {
-      if (std::ferror(stdin)) {
-        return core::error(core::make_error_code(core::errc::io_failure), "Reading the message from stdin failed.",
-                           core::failure_class::transient);
-      }
-      break;
-    }
-  }
-  return message;
+// The last error printed (for --json when the command stops before sending).
+std::string& last_error() {
+  static std::string text;
+  return text;
 }
 
-std::string default_ehlo_name() {
-  std::array<char, 256> name{};
-  if (gethostname(name.data(), name.size() - 1) == 0 && name[0] != '\0') {
-    std::string n(name.data());
-    // EHLO wants a domain; a bare name with odd characters would be refused by our own encoder.
-    if (n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == std::string::npos) {
-      return n;
-    }
-  }
-  return "localhost";
+void print_error(const std::string& text) {
+  last_error() = text;
+  fmt::print(stderr, "oauthmail: error: {}\n", text);
 }
 
-void print_error(const std::string& text) { fmt::print(stderr, "oauthmail: error: {}\n", text); }
+std::string_view tls_name(smtp::tls_mode m) {
+  return m == smtp::tls_mode::implicit ? "implicit TLS" : m == smtp::tls_mode::none ? "no TLS" : "STARTTLS";
+}
 
 bool has_control_octet(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
@@ -126,19 +102,26 @@ std::optional<std::string> check_plain_argument(std::string_view option, std::st
 }  // namespace
 
 send_command::send_command(CLI::App& app) {
-  cmd_ = app.add_subcommand("send", "Send the RFC 5322 message read on stdin through an SMTP server.");
+  cmd_ = app.add_subcommand("send",
+                            "Send a message through an SMTP server: the RFC 5322 message read on stdin, or one "
+                            "composed with --subject, --text, --html, --attach...");
   cmd_->footer(
       "SECRET is a reference, never the value itself: env:NAME (an environment variable),\n"
       "file:PATH (a file, chmod 600), cmd:COMMAND (its output) or credential:NAME (systemd).\n\n"
-      "Exit status (sysexits.h): 0 delivered to every recipient; 64 bad arguments; 65 the message\n"
-      "cannot be sent as is; 67 a recipient is unknown; 69 refused permanently; 74 reading stdin\n"
-      "failed; 75 temporary failure, try again later; 76 protocol error; 77 authentication refused;\n"
-      "78 bad configuration (secret, CA file, server without STARTTLS or AUTH); 70 internal error.\n"
+      "Exit status (sysexits.h): 0 delivered to every recipient; 64 bad arguments (incl. an address\n"
+      "that does not parse); 65 the message cannot be sent as is (larger than the server's SIZE, a\n"
+      "line over 998 octets, not UTF-8); 66 a file to attach cannot be read; 67 a recipient is unknown;\n"
+      "69 refused permanently; 73 no temporary file; 74 reading stdin failed; 75 temporary failure,\n"
+      "try again later; 76 protocol error; 77 authentication refused; 78 bad configuration (secret,\n"
+      "CA file, server without STARTTLS or AUTH); 70 internal error.\n"
       "With several recipients, check the per-recipient lines before retrying: some may have been\n"
       "delivered already.\n\n"
       "Example (Microsoft 365, a token in a file):\n"
       "  oauthmail send --server smtp.office365.com:587 --auth xoauth2 --user me@contoso.com \\\n"
-      "      --bearer file:/run/secrets/m365-token --from me@contoso.com --to you@example.org < message.eml");
+      "      --bearer file:/run/secrets/m365-token --from me@contoso.com --to you@example.org < message.eml\n\n"
+      "Composing (with a configured account):\n"
+      "  oauthmail send --from 'Reports <me@contoso.com>' --to you@example.org --subject 'Nightly report' \\\n"
+      "      --text-file report.txt --attach report.pdf");
   cmd_->add_option("--server", server_,
                    "SMTP server: HOST, HOST:PORT or [IPv6]:PORT (default port: 465 with "
                    "--tls implicit, else 587)")
@@ -175,10 +158,15 @@ send_command::send_command(CLI::App& app) {
   auto* password = cmd_->add_option("--password", password_, "password, as a SECRET reference")->type_name("SECRET");
   bearer->excludes(password);
   from_option_ = cmd_->add_option("--from", from_,
-                                  "envelope sender (MAIL FROM); required without an account, with one its user "
-                                  "by default")
+                                  "sender: MAIL FROM, and the From header of a composed message; required "
+                                  "without an account, with one its user by default")
                      ->type_name("ADDR");
-  cmd_->add_option("--to", to_, "envelope recipient (RCPT TO); repeat for several")->type_name("ADDR")->required();
+  cmd_->add_option("--to", to_, "recipient (RCPT TO, and the To header of a composed message); repeatable")
+      ->type_name("ADDR");
+  compose_ = std::make_unique<compose_options>(cmd_);
+  cmd_->add_flag("--dry-run", dry_run_,
+                 "print the plan (account, server, mechanism, token state) and the message; send nothing");
+  cmd_->add_flag("--json", json_, "print the result as JSON: one entry per recipient");
   cmd_->add_option("--ehlo", ehlo_, "name to announce in EHLO (default: this host's name)")->type_name("NAME");
   cmd_->add_option("--connect-timeout", connect_timeout_, "seconds to wait for the TCP connection (default 30)")
       ->type_name("SECONDS")
@@ -191,15 +179,29 @@ send_command::send_command(CLI::App& app) {
 }
 
 int send_command::run() {
+  const int status = run_checked();
+  if (json_ && !json_printed_) {
+    // Stopped before sending: still one JSON object, every recipient "not_sent".
+    const core::result<std::vector<smtp::message_result>> none =
+        core::error(core::make_error_code(core::errc::invalid_argument), last_error(), core::failure_class::permanent);
+    fmt::print("{}\n", result_json(none, message_.envelope_to.empty() ? to_ : message_.envelope_to, status,
+                                   message_.message_id));
+  }
+  return status;
+}
+
+std::optional<int> send_command::prepare() {
+  if (auto failed = compose_->prepare(from_, to_, message_)) {
+    print_error(failed->message);
+    return failed->exit_status;
+  }
+  return std::nullopt;
+}
+
+int send_command::run_checked() {
   for (const auto& [option, value] :
        {std::pair<std::string_view, std::string_view>{"--from", from_}, {"--user", user_}, {"--ehlo", ehlo_}}) {
     if (auto why = check_plain_argument(option, value)) {
-      print_error(*why);
-      return EX_USAGE;
-    }
-  }
-  for (const auto& to : to_) {
-    if (auto why = check_plain_argument("--to", to)) {
       print_error(*why);
       return EX_USAGE;
     }
@@ -257,6 +259,13 @@ int send_command::run() {
         "--allow-plaintext-auth exists for local test servers only.");
     return EX_CONFIG;
   }
+  if (auto failed = prepare()) return *failed;
+  if (dry_run_) {
+    const std::string creds = bearer_     ? "OAuth2 token from " + *bearer_
+                              : password_ ? "password from " + *password_
+                                          : "none (no AUTH)";
+    return print_plan(options, creds, nullptr, "");
+  }
   if (bearer_ || password_) {
     const std::string& ref = bearer_ ? *bearer_ : *password_;
     auto secret = secrets::resolve(ref);
@@ -287,16 +296,7 @@ int send_command::run() {
     }
   }
 
-  auto message = read_stdin();
-  if (!message) {
-    print_error(message.error().message());
-    return message.error().code() == core::errc::limit_exceeded ? EX_DATAERR : EX_IOERR;
-  }
-  if (message->empty()) {
-    print_error("The message on stdin is empty. Pipe a complete RFC 5322 message (headers, blank line, body).");
-    return EX_DATAERR;
-  }
-  auto results = net::send_messages(std::move(options), one_message(std::move(*message)));
+  auto results = net::send_messages(std::move(options), one_message());
   return report(results);
 }
 
@@ -317,11 +317,12 @@ void send_command::apply_common_options(net::connection_options& options) const 
   }
 }
 
-std::vector<smtp::outgoing_message> send_command::one_message(std::string content) const {
+std::vector<smtp::outgoing_message> send_command::one_message() const {
   smtp::outgoing_message out;
-  out.env.mail_from = from_;
-  out.env.rcpt_to = to_;
-  out.body = std::make_unique<smtp::string_body>(std::move(content));
+  out.env.mail_from = message_.envelope_from;
+  out.env.rcpt_to = message_.envelope_to;
+  out.env.smtputf8 = message_.smtputf8;
+  out.body = std::make_unique<mime::spooled_body>(std::string(), message_.content);
   std::vector<smtp::outgoing_message> batch;
   batch.push_back(std::move(out));
   return batch;
@@ -390,20 +391,12 @@ int send_command::run_with_account() {
                 (by_default ? ", or choose another account with --account" : "") + ").");
     return EX_CONFIG;
   }
-  auto endpoints = oauth::resolve_provider(*account);
-  if (!endpoints) {
-    print_error(endpoints.error().message());
+  auto account_options = account_connection(*account);
+  if (!account_options) {
+    print_error(account_options.error().message());
     return EX_CONFIG;
   }
-  for (const auto& w : endpoints->warnings) spdlog::warn("{}", w);
-
-  net::connection_options options;
-  options.host = account->smtp.host.value_or(endpoints->smtp.host);
-  options.port = account->smtp.port.value_or(endpoints->smtp.port);
-  const auto tls = account->smtp.tls.value_or(endpoints->smtp.tls);
-  options.session.tls = tls == config::tls_setting::implicit ? smtp::tls_mode::implicit
-                        : tls == config::tls_setting::none   ? smtp::tls_mode::none
-                                                             : smtp::tls_mode::starttls;
+  net::connection_options options = std::move(*account_options);
   if (!server_.empty()) {
     auto server = parse_server(server_);
     if (!server) {
@@ -424,82 +417,111 @@ int send_command::run_with_account() {
                                              : smtp::tls_mode::starttls;
     if (tls_ == "implicit" && (server_.empty() || !parse_server(server_)->port)) options.port = 465;
   }
-  options.tls.ca_file = ca_file_ ? ca_file_ : account->smtp.ca_file;
-  options.tls.skip_verify = account->smtp.tls_skip_verify;
-  apply_common_options(options);
+  if (ca_file_) options.tls.ca_file = ca_file_;
+  apply_common_options(options);  // --tls-skip-verify adds to the account's setting, never removes it
   options.session.allow_plaintext_auth = allow_plaintext_auth_ || account->smtp.allow_plaintext_auth;
-  const auto mech = account->smtp.mechanism != config::mechanism_setting::automatic ? account->smtp.mechanism
-                                                                                    : endpoints->smtp.mechanism;
-  if (mech == config::mechanism_setting::xoauth2) options.session.mechanism = sasl::mechanism::xoauth2;
-  if (mech == config::mechanism_setting::oauthbearer) options.session.mechanism = sasl::mechanism::oauthbearer;
   if (options.session.tls == smtp::tls_mode::none && !options.session.allow_plaintext_auth) {
     print_error("Refusing to send the token without TLS (tls = \"none\"). Use starttls or implicit.");
     return EX_CONFIG;
   }
 
-  auto message = read_stdin();
-  if (!message) {
-    print_error(message.error().message());
-    return message.error().code() == core::errc::limit_exceeded ? EX_DATAERR : EX_IOERR;
-  }
-  if (message->empty()) {
-    print_error("The message on stdin is empty. Pipe a complete RFC 5322 message (headers, blank line, body).");
-    return EX_DATAERR;
+  if (auto failed = prepare()) return *failed;
+  if (dry_run_) {
+    auto tokens = make_token_service(*cfg);
+    auto status = tokens->status(*account);
+    std::string state;
+    if (!status) {
+      state = "unknown (" + status.error().message() + ")";
+    } else if (status->attention_cause) {
+      state = "needs attention: " + *status->attention_cause;
+    } else if (!status->has_access_token) {
+      state = status->has_refresh_token ? "no access token cached; renewed with the refresh token when sending"
+                                        : "no token yet; one is requested from the provider when sending";
+    } else {
+      const auto now = oauth::wall_clock::now();
+      state = status->expires_at > now
+                  ? "cached, valid until " + describe_time(status->expires_at, now)
+                  : "cached but expired " + describe_time(status->expires_at, now) + "; renewed when sending";
+    }
+    return print_plan(options, "OAuth2 token of account " + account->name, account, state);
   }
 
-  auto tokens = make_token_service(*cfg);
-  core::result<std::vector<smtp::message_result>> results = core::error();
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto token = tokens->access_token(*account);
-    if (!token) {
-      print_error(token.error().message());
-      return token.error().classification() == core::failure_class::transient ? EX_TEMPFAIL : EX_NOPERM;
-    }
-    auto attempt_options = options;
-    sasl::credentials creds;
-    creds.user = account->user;
-    creds.secret = token->access_token;
-    creds.host = options.host;
-    creds.port = options.port;
-    attempt_options.session.credentials = std::move(creds);
-    attempt_options.session.credential_kind = sasl::credential_kind::bearer_token;
-    results = net::send_messages(std::move(attempt_options), one_message(*message));
-    if (!results && results.error().classification() == core::failure_class::token_rejected && attempt == 0) {
-      // Renew once and retry once; never loop.
-      spdlog::warn("the server refused the token of account {}; renewing it and trying once more", account->name);
-      tokens->invalidate(*account, token->access_token);
-      continue;
-    }
-    break;
+  auto outcome = send_with_account(*cfg, *account, options, [this] { return one_message(); });
+  if (outcome.token_failure) {
+    print_error(outcome.results.error().message());
+    return exit_status_for_token_failure(outcome.results.error());
   }
-  return report(results);
+  return report(outcome.results);
 }
 
-int send_command::report(const core::result<std::vector<smtp::message_result>>& results) const {
+int send_command::print_plan(const net::connection_options& options, const std::string& credentials,
+                             const config::account* account, const std::string& token_state) {
+  auto content = message_.content->read_all();
+  if (!content) {
+    print_error(content.error().message());
+    return EX_IOERR;
+  }
+  const std::string mechanism = options.session.mechanism ? std::string(sasl::to_string(*options.session.mechanism))
+                                : credentials.rfind("none", 0) == 0 ? "none"
+                                                                    : "chosen from what the server offers";
+  if (json_) {
+    boost::json::object plan;
+    if (account) {
+      plan["account"] = account->name;
+      plan["provider"] = std::string(oauth::provider_name(account->provider));
+      plan["flow"] = std::string(oauth::flow_name(account->flow));
+      plan["user"] = account->user;
+      plan["token"] = token_state;
+    }
+    plan["server"] = options.host + ":" + std::to_string(options.port);
+    plan["tls"] = std::string(tls_name(options.session.tls));
+    plan["mechanism"] = mechanism;
+    plan["credentials"] = credentials;
+    plan["mail_from"] = message_.envelope_from;
+    boost::json::array rcpts;
+    for (const auto& r : message_.envelope_to) rcpts.emplace_back(r);
+    plan["rcpt_to"] = std::move(rcpts);
+    plan["smtputf8"] = message_.smtputf8;
+    plan["size"] = message_.content->stats().size();
+    boost::json::object o{{"dry_run", true}, {"plan", std::move(plan)}, {"message", *content}};
+    if (!message_.message_id.empty()) o["message_id"] = message_.message_id;
+    fmt::print("{}\n", boost::json::serialize(o));
+    json_printed_ = true;
+    return EX_OK;
+  }
+  fmt::print("Dry run: nothing is sent.\n");
+  if (account) {
+    fmt::print("  account:    {} ({}, {}, user {})\n", account->name, oauth::provider_name(account->provider),
+               oauth::flow_name(account->flow), account->user);
+  }
+  fmt::print("  server:     {}:{} ({})\n", options.host, options.port, tls_name(options.session.tls));
+  fmt::print("  mechanism:  {}\n", mechanism);
+  fmt::print("  sign-in:    {}\n", credentials);
+  if (account) fmt::print("  token:      {}\n", token_state);
+  fmt::print("  MAIL FROM:  <{}>{}\n", message_.envelope_from, message_.smtputf8 ? " SMTPUTF8" : "");
+  for (const auto& r : message_.envelope_to) fmt::print("  RCPT TO:    <{}>\n", r);
+  fmt::print("  size:       {} octets\n", message_.content->stats().size());
+  fmt::print("--- message ---\n{}", *content);
+  if (!content->empty() && content->back() != '\n') fmt::print("\n");
+  fmt::print("--- end of message ---\n");
+  return EX_OK;
+}
+
+int send_command::report(const core::result<std::vector<smtp::message_result>>& results) {
+  const int status = results ? exit_status_for(results->front()) : exit_status_for(results.error());
+  if (json_) {
+    fmt::print("{}\n", result_json(results, message_.envelope_to, status, message_.message_id));
+    std::fflush(stdout);
+    json_printed_ = true;
+  }
   if (!results) {
     print_error(results.error().message());
-    return exit_status_for(results.error());
+    return status;
   }
   const smtp::message_result& r = results->front();
-  const bool content_refused = r.final_reply && !r.final_reply->positive_completion();
-  for (const auto& rr : r.recipients) {
-    if (!rr.accepted) {
-      if (rr.server_reply.code) {
-        fmt::print("{}: refused ({})\n", rr.address, rr.server_reply.to_string());
-      } else {
-        fmt::print("{}: not sent\n", rr.address);
-      }
-    } else if (r.delivered()) {
-      fmt::print("{}: delivered ({})\n", rr.address, r.final_reply->to_string());
-    } else if (content_refused) {
-      fmt::print("{}: refused ({})\n", rr.address, r.final_reply->to_string());
-    } else {
-      fmt::print("{}: not delivered\n", rr.address);
-    }
-  }
+  if (!json_) print_recipient_lines(r);
   if (r.failure) print_error(r.failure->message());
-  std::fflush(stdout);
-  return exit_status_for(r);
+  return status;
 }
 
 }  // namespace oauthmail::cli

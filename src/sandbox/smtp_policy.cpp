@@ -158,6 +158,11 @@ smtp_profile make_profile(profile_kind kind) {
       p.texts.message_too_big = reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
       p.texts.unknown_command = reply(500, "5.3.3", "Unrecognized command");
       p.texts.closing = reply(221, "2.0.0", "Service closing transmission channel");
+      p.texts.mail_ok = reply(250, "2.1.0", "Sender OK");
+      p.texts.rcpt_ok = reply(250, "2.1.5", "Recipient OK");
+      p.texts.data_go_ahead = reply(354, "", "Start mail input; end with <CRLF>.<CRLF>");
+      p.texts.auth_unsupported = reply(504, "5.7.4", "Unrecognized authentication type");
+      p.texts.bare_empty_challenge = true;  // "334" with no text (§1.6)
       p.mechanisms = {sasl::mechanism::login, sasl::mechanism::xoauth2};
       p.pipelining = true;
       p.dsn = true;
@@ -193,6 +198,11 @@ smtp_profile make_profile(profile_kind kind) {
       p.texts.timeout = reply(421, "4.4.2", "Connection timed out, closing connection.");
       p.texts.too_many_errors = reply(421, "4.7.0", "Try again later, closing connection.");
       p.texts.closing = reply(221, "2.0.0", "closing connection");
+      p.texts.ok = reply(250, "2.0.0", "OK");
+      p.texts.mail_ok = reply(250, "2.1.0", "OK");
+      p.texts.rcpt_ok = reply(250, "2.1.5", "OK");
+      p.texts.data_go_ahead = reply(354, "", "Go ahead");
+      p.texts.auth_unsupported = reply(504, "5.7.4", "Unrecognized authentication type.");
       p.mechanisms = {sasl::mechanism::login, sasl::mechanism::plain, sasl::mechanism::xoauth2,
                       sasl::mechanism::oauthbearer};
       p.pipelining = false;  // not in the observed EHLO after TLS (§2.1)
@@ -254,6 +264,7 @@ struct policy_state {
   std::size_t auth_successes = 0;
   std::size_t faults_fired = 0;
   std::size_t connections_open = 0;
+  std::string next_gsmtp_id;  // made by session_options(), taken by the next open()
 
   policy_state(smtp_profile p, const directory& d, const token_authority& t, fault_registry& f, capture_sink s)
       : profile(std::move(p)), dir(d), tokens(t), faults(f), sink(std::move(s)) {}
@@ -307,7 +318,11 @@ class connection_impl final : public smtp_policy::connection {
  public:
   explicit connection_impl(std::shared_ptr<detail::policy_state> p) : p_(std::move(p)) {
     ++p_->connections_open;
-    if (p_->profile.kind == profile_kind::google) gsmtp_id_ = p_->gsmtp_id();
+    // Gmail's session id: the one session_options() just put into the session's texts.
+    if (p_->profile.kind == profile_kind::google) {
+      gsmtp_id_ = p_->next_gsmtp_id.empty() ? p_->gsmtp_id() : std::move(p_->next_gsmtp_id);
+      p_->next_gsmtp_id.clear();
+    }
   }
   ~connection_impl() override {
     release_slot();
@@ -852,11 +867,48 @@ smtp::server_options smtp_policy::session_options(bool implicit_tls, bool tls_av
   o.texts = prof.texts;
   if (prof.kind == profile_kind::google) {
     const std::string id = impl_->gsmtp_id();
-    for (server_reply* r :
-         {&o.texts.auth_cancelled, &o.texts.auth_malformed, &o.texts.auth_needs_tls, &o.texts.auth_line_too_long,
-          &o.texts.not_authenticated, &o.texts.ehlo_first, &o.texts.bare_line_end, &o.texts.too_many_recipients,
-          &o.texts.message_too_big, &o.texts.line_too_long, &o.texts.syntax_error, &o.texts.unknown_command,
-          &o.texts.bad_sequence, &o.texts.timeout, &o.texts.too_many_errors, &o.texts.closing}) {
+    impl_->next_gsmtp_id = id;
+    for (server_reply* r : {&o.texts.auth_cancelled,
+                            &o.texts.auth_malformed,
+                            &o.texts.auth_needs_tls,
+                            &o.texts.auth_line_too_long,
+                            &o.texts.not_authenticated,
+                            &o.texts.ehlo_first,
+                            &o.texts.bare_line_end,
+                            &o.texts.too_many_recipients,
+                            &o.texts.message_too_big,
+                            &o.texts.line_too_long,
+                            &o.texts.syntax_error,
+                            &o.texts.unknown_command,
+                            &o.texts.bad_sequence,
+                            &o.texts.timeout,
+                            &o.texts.too_many_errors,
+                            &o.texts.closing,
+                            &o.texts.ok,
+                            &o.texts.mail_ok,
+                            &o.texts.rcpt_ok,
+                            &o.texts.data_go_ahead,
+                            &o.texts.helo_syntax,
+                            &o.texts.mail_syntax,
+                            &o.texts.rcpt_syntax,
+                            &o.texts.auth_syntax,
+                            &o.texts.no_arguments,
+                            &o.texts.argument_syntax,
+                            &o.texts.unsupported_parameter,
+                            &o.texts.needs_smtputf8,
+                            &o.texts.nested_mail,
+                            &o.texts.need_mail,
+                            &o.texts.no_recipients,
+                            &o.texts.auth_not_enabled,
+                            &o.texts.already_authenticated,
+                            &o.texts.auth_in_transaction,
+                            &o.texts.auth_unsupported,
+                            &o.texts.auth_failed,
+                            &o.texts.tls_already_active,
+                            &o.texts.not_implemented,
+                            &o.texts.refused,
+                            &o.texts.service_unavailable,
+                            &o.texts.message_refused}) {
       add_gsmtp_suffix(*r, id);
     }
   }

@@ -104,7 +104,8 @@ class smtp_policy {
 
   const smtp_profile& profile() const noexcept;
   smtp_profile& mutable_profile() noexcept;  // the HTTP API changes limits at run time
-  // Session options for a new connection (implicit_tls: port 465 listener).
+  // Session options for a new connection (implicit_tls: port 465 listener). Call it just before
+  // open() for the same connection: Google's replies carry one session id, made here.
   smtp::server_options session_options(bool implicit_tls, bool tls_available, const std::string& client_address) const;
 
   // One per connection; releases its concurrency slot when destroyed.

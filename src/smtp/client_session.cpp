@@ -498,6 +498,14 @@ struct client_session::impl {
              failure_class::permanent);
       return;
     }
+    if (m.env.smtputf8 && !caps.smtputf8) {
+      refuse(session_errc::smtputf8_required,
+             "The message has UTF-8 headers (RFC 6532: an address in a header has non-ASCII characters before "
+             "the @), but the server does not offer SMTPUTF8 (RFC 6531). Use ASCII addresses.",
+             failure_class::permanent);
+      return;
+    }
+    utf8 = utf8 || m.env.smtputf8;
     const auto size = m.body->size_hint();
     if (size && caps.size && *caps.size > 0 && *size > *caps.size) {
       refuse(session_errc::message_too_big,

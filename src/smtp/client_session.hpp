@@ -105,6 +105,10 @@ struct envelope {
   std::optional<std::string> dsn_notify;  // RFC 3461 NOTIFY for every recipient (when DSN is offered)
   std::optional<dsn_return> dsn_ret;
   std::optional<std::string> dsn_envid;
+  // The content has UTF-8 headers (RFC 6532, e.g. an address with a non-ASCII local part): MAIL FROM
+  // carries SMTPUTF8 even when every envelope address is ASCII, and a server without SMTPUTF8 is
+  // refused before MAIL FROM.
+  bool smtputf8 = false;
 };
 
 struct outgoing_message {

@@ -22,6 +22,7 @@
 #include "config/config.hpp"
 #include "core/base64.hpp"
 #include "integration/support/harness.hpp"
+#include "integration/support/oidc_provider.hpp"
 #include "integration/support/peers.hpp"
 #include "net/token_service.hpp"
 #include "oauth/token_codec.hpp"
@@ -30,73 +31,7 @@
 namespace oauthmail::testing {
 namespace {
 
-constexpr const char* kSecret = "oauthmail-test-client-secret-7c1f";
-
-class oidc_provider {
- public:
-  // `client_jwks`: the public keys of the private_key_jwt client (oauthmail-cc-jwt).
-  oidc_provider(const temp_dir& dir, int access_ttl, std::optional<fs::path> client_jwks = std::nullopt)
-      : dir_(dir), access_ttl_(access_ttl), client_jwks_(std::move(client_jwks)) {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_port();
-      if (start_on_port()) return;
-    }
-    throw std::runtime_error("oidc-provider did not start");
-  }
-  // Stops the provider (by PID) and starts it again on the same port ("goes away, comes back").
-  void stop() { child_.reset(); }
-  void restart() {
-    child_.reset();
-    if (!start_on_port()) throw std::runtime_error("oidc-provider did not restart on its port");
-  }
-  std::string issuer() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string log() const { return child_ ? child_->log() : std::string(); }
-  std::uint16_t port() const { return port_; }
-
-  // GET /test/counters with curl.
-  boost::json::object counters() const {
-    auto r = run_program({"curl", "-s", "--max-time", "10", issuer() + "/test/counters"}, dir_.path());
-    return boost::json::parse(r.out).as_object();
-  }
-  std::int64_t token_requests() const { return counters().at("token_requests").to_number<std::int64_t>(); }
-  std::int64_t issued(const std::string& grant) const {
-    const boost::json::object all = counters();
-    const auto& issued = all.at("issued").as_object();
-    const auto* v = issued.if_contains(grant);
-    return v ? v->to_number<std::int64_t>() : 0;
-  }
-
- private:
-  bool start_on_port() {
-    const fs::path ready = dir_ / ("oidc-ready-" + std::to_string(port_) + "-" + std::to_string(++starts_));
-    spawn_options o;
-    o.argv = {"node",         std::string(OAUTHMAIL_PEERS_DIR) + "/oidc_provider.mjs",
-              "--port",       std::to_string(port_),
-              "--ready-file", ready.string(),
-              "--access-ttl", std::to_string(access_ttl_)};
-    if (client_jwks_) {
-      o.argv.push_back("--client-jwks");
-      o.argv.push_back(client_jwks_->string());
-    }
-    o.stdout_path = dir_ / ("oidc-" + std::to_string(port_) + "-" + std::to_string(starts_) + ".log");
-    child_.emplace(child_process::start(std::move(o)));
-    try {
-      child_->wait_for_file(ready, 30s);
-      return true;
-    } catch (const std::exception&) {
-      if (child_->running()) throw;
-      child_.reset();  // port taken
-      return false;
-    }
-  }
-
-  const temp_dir& dir_;
-  int access_ttl_;
-  std::optional<fs::path> client_jwks_;
-  std::uint16_t port_ = 0;
-  int starts_ = 0;
-  std::optional<child_process> child_;
-};
+constexpr const char* kSecret = test_client_secret;
 
 class TokenEngineTest : public ::testing::Test {
  protected:

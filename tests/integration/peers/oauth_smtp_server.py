@@ -94,6 +94,7 @@ class Config:
         self.reject_rcpt = {a.lower() for a in (args.reject_rcpt or [])}
         self.out = args.out
         self.pipelining = args.pipelining
+        self.dsn = args.dsn
         self.mechanisms = [m.strip().upper() for m in args.mechanisms.split(",") if m.strip()]
         for m in self.mechanisms:
             if m not in ALL_MECHANISMS:
@@ -219,7 +220,29 @@ class OAuthSMTP(SMTP):
         event("starttls")
         await super().smtp_STARTTLS(arg)
 
+    @staticmethod
+    def split_dsn(arg, names):
+        """Removes the RFC 3461 parameters `names` from a MAIL/RCPT argument (aiosmtpd knows none)."""
+        kept, dsn = [], []
+        for token in (arg or "").split(" "):
+            (dsn if token.split("=", 1)[0].upper() in names else kept).append(token)
+        return " ".join(kept), dsn
+
+    async def smtp_RCPT(self, arg):
+        dsn = []
+        if self.cfg.dsn:
+            arg, dsn = self.split_dsn(arg, ("NOTIFY", "ORCPT"))
+        before = len(self.envelope.rcpt_tos)
+        await super().smtp_RCPT(arg)
+        if dsn and len(self.envelope.rcpt_tos) > before:
+            self.envelope.rcpt_options.extend(dsn)
+            event("rcpt-dsn", params=",".join(dsn))
+
     async def smtp_MAIL(self, arg):
+        if self.cfg.dsn:
+            arg, dsn = self.split_dsn(arg, ("RET", "ENVID"))
+            if dsn:
+                event("mail-dsn", params=",".join(dsn))
         # RFC 2920: a pipelining client sends RCPT (and DATA) without waiting for MAIL's reply, so
         # they are already buffered here. aiosmtpd itself reads commands one line at a time.
         pipelined = len(self._reader._buffer) > 0
@@ -294,6 +317,8 @@ class Handler:
         session.host_name = hostname
         if self.cfg.pipelining:
             responses.insert(len(responses) - 1, "250-PIPELINING")
+        if self.cfg.dsn:
+            responses.insert(len(responses) - 1, "250-DSN")
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -311,15 +336,21 @@ class Handler:
             base = os.path.join(self.cfg.out, f"{n:03d}")
             write_atomically(base + ".eml", envelope.original_content)
             meta = {
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": envelope.rcpt_tos,
+                "mail_from": utf8(envelope.mail_from),
+                "rcpt_tos": [utf8(r) for r in envelope.rcpt_tos],
                 "mail_options": envelope.mail_options,
+                "rcpt_options": envelope.rcpt_options,
                 "auth_user": session.auth_data if session.authenticated else None,
                 "tls": server.tls_yes_no(),
             }
             write_atomically(base + ".json", json.dumps(meta, indent=1).encode("utf-8"))
         event("message-accepted", number=n, recipients=len(envelope.rcpt_tos), octets=len(envelope.original_content))
         return f"250 2.0.0 OK queued as {n:03d}"
+
+
+def utf8(text):
+    """aiosmtpd decodes commands with surrogateescape: SMTPUTF8 addresses back to real UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if text is not None else None
 
 
 def write_atomically(path, data):
@@ -348,6 +379,9 @@ def parse_args(argv):
     p.add_argument("--ready-file", help="written once the server listens")
     p.add_argument("--hostname", default="oauthmail-test.localhost", help="name in the greeting")
     p.add_argument("--verbose", action="store_true", help="aiosmtpd debug log (command lines, not AUTH data)")
+    p.add_argument("--size-limit", type=int, default=33554432, help="SIZE announced and enforced (octets)")
+    p.add_argument("--smtputf8", action="store_true", help="offer SMTPUTF8 (RFC 6531)")
+    p.add_argument("--dsn", action="store_true", help="offer DSN (RFC 3461) and record NOTIFY/ORCPT/RET/ENVID")
     args = p.parse_args(argv)
     if not ipaddress.ip_address(args.host).is_loopback:
         p.error("--host must be a loopback address")
@@ -387,6 +421,8 @@ async def serve(args, cfg):
             auth_exclude_mechanism=excluded,
             authenticator=authenticator,
             auth_required=False,  # check_auth_needed() is overridden for --require-auth
+            data_size_limit=args.size_limit,
+            enable_SMTPUTF8=args.smtputf8,
             loop=loop,
         )
 

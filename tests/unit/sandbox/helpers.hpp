@@ -5,7 +5,10 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
+
+#include "sandbox/pki.hpp"
 
 namespace oauthmail::sandbox::testing {
 
@@ -31,6 +34,18 @@ class temp_dir {
 
 inline unsigned file_mode(const std::string& path) {
   return static_cast<unsigned>(std::filesystem::status(path).permissions()) & 0777u;
+}
+
+// Writes one RSA key, generated once per test process, to `path` (token_authority::open then
+// loads it instead of generating a new one: tests stay fast).
+inline void write_shared_signing_key(const std::string& path) {
+  static const std::string pem = [] {
+    auto k = make_rsa_key();
+    if (!k) throw std::runtime_error(k.error().message());
+    return *k;
+  }();
+  std::ofstream(path, std::ios::binary) << pem;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 }  // namespace oauthmail::sandbox::testing

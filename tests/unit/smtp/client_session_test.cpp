@@ -499,6 +499,28 @@ TEST(ClientSession, NonAsciiAddressNeedsSmtpUtf8) {
   EXPECT_NE(utf8_server.commands[1].find("SMTPUTF8"), std::string::npos) << utf8_server.commands[1];
 }
 
+// envelope.smtputf8: UTF-8 headers (RFC 6532) with ASCII envelope addresses still need SMTPUTF8.
+TEST(ClientSession, Utf8HeadersFlagRequestsSmtpUtf8) {
+  fake_smtp_server server;
+  server.ehlo_before_tls = {"fake.example", "8BITMIME"};
+  session_harness h(plain_options(), server);
+  ASSERT_EQ(h.run(), action::kind::idle);
+  auto e = env();
+  e.smtputf8 = true;
+  auto r = h.send(e, kMessage);
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->code(), session_errc::smtputf8_required);
+  EXPECT_NE(r.failure->message().find("RFC 6532"), std::string::npos);
+  EXPECT_EQ(server.commands.size(), 1u);  // EHLO only: refused before MAIL FROM
+
+  fake_smtp_server utf8_server;
+  utf8_server.ehlo_before_tls = {"fake.example", "SMTPUTF8"};
+  session_harness h2(plain_options(), utf8_server);
+  ASSERT_EQ(h2.run(), action::kind::idle);
+  EXPECT_TRUE(h2.send(e, kMessage).delivered());
+  EXPECT_EQ(utf8_server.commands[1], "MAIL FROM:<a@example.com> SMTPUTF8");
+}
+
 TEST(ClientSession, InjectionThroughAnAddressIsRefused) {
   fake_smtp_server server;
   session_harness h(plain_options(), server);
