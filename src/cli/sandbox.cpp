@@ -139,6 +139,18 @@ int sandbox_command::run_server() {
   std::printf("  CA certificate      %s\n", info.ca_file.c_str());
   std::printf("  Description         %s\n", info.state_file.c_str());
   std::printf("  oauthmail config    %s\n", info.config_file.c_str());
+  // The first ready-made account, so that a user can copy it; the file has one per flow.
+  std::ifstream config(info.config_file);
+  std::ostringstream text;
+  text << config.rdbuf();
+  const std::string all = text.str();
+  const auto account = all.find("[[account]]");
+  const auto first = account == std::string::npos ? account : all.rfind("\n# ", account);
+  const auto second = first == std::string::npos ? first : all.find("\n# ", account);
+  if (first != std::string::npos) {
+    std::printf("\nReady-made oauthmail account (all flows: %s):\n%s\n", info.config_file.c_str(),
+                all.substr(first + 1, second == std::string::npos ? std::string::npos : second - first).c_str());
+  }
   std::printf("Try: OAUTHMAIL_CONFIG=%s oauthmail send --account sandbox --from sender@... --to someone@example.test\n",
               info.config_file.c_str());
   std::fflush(stdout);
