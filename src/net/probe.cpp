@@ -164,12 +164,13 @@ class prober {
       if (auto ok = prepare_client_connection(stream_->native_handle(), peer, o_.tls.skip_verify); !ok) {
         r_.tls.setup_error = ok.error().message();
       }
-      // Keeps OpenSSL's decision; only notes the server's own certificate (depth 0), which a
-      // failed handshake would otherwise not tell.
+      // Keeps OpenSSL's decision; only notes the server's own certificate, which a failed
+      // handshake would otherwise not tell.
       stream_->set_verify_callback([this](bool preverified, ssl::verify_context& vc) {
-        X509_STORE_CTX* store = vc.native_handle();
-        if (X509_STORE_CTX_get_error_depth(store) == 0 && !leaf_) {
-          if (X509* cert = X509_STORE_CTX_get_current_cert(store)) leaf_ = describe_certificate(cert);
+        // The verification may stop above the leaf (an untrusted CA in the chain): take the
+        // certificate being verified, not the current one.
+        if (!leaf_) {
+          if (X509* cert = X509_STORE_CTX_get0_cert(vc.native_handle())) leaf_ = describe_certificate(cert);
         }
         return preverified;
       });
