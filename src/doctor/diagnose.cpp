@@ -142,8 +142,10 @@ std::string describe_capabilities(const smtp::capabilities& c) {
   items.push_back(c.auth.empty() ? "no AUTH" : "AUTH " + join(c.auth, " "));
   if (c.starttls) items.emplace_back("STARTTLS");
   if (c.size) {
-    items.push_back(*c.size == 0 ? std::string("SIZE (no limit)")
-                                 : fmt::format("SIZE {} ({} MiB)", *c.size, *c.size / (1024 * 1024)));
+    constexpr std::uint64_t mib = 1024 * 1024;
+    items.push_back(*c.size == 0    ? std::string("SIZE (no limit)")
+                    : *c.size < mib ? fmt::format("SIZE {}", *c.size)
+                                    : fmt::format("SIZE {} ({} MiB)", *c.size, *c.size / mib));
   }
   if (c.pipelining) items.emplace_back("PIPELINING");
   if (c.eightbitmime) items.emplace_back("8BITMIME");
@@ -251,7 +253,7 @@ finding diagnose_configuration(const configuration_facts& f) {
   }
   if (!errors.empty()) {
     std::vector<std::string> lines;
-    for (std::size_t i = 1; i < errors.size(); ++i) lines.push_back(errors[i]->cause + " — " + errors[i]->fix);
+    for (std::size_t i = 1; i < errors.size(); ++i) lines.push_back(errors[i]->cause + "; " + errors[i]->fix);
     return finding::failed("Account " + a.name + ": " + sentence(errors.front()->cause), errors.front()->fix, EX_CONFIG,
                            std::move(lines));
   }
@@ -344,12 +346,12 @@ finding diagnose_secrets(const std::vector<secret_check>& checks) {
   const secret_check* first_error = nullptr;
   const secret_check* first_warning = nullptr;
   for (const auto& c : checks) {
-    std::string line = c.key + ": " + c.shown;
+    std::string line = c.key + " (" + c.shown + "):";
     if (c.error) {
-      line += " — cannot be used";
+      line += " cannot be used";
       if (!first_error) first_error = &c;
     } else {
-      line += " — readable" + (c.info.empty() ? std::string() : " (" + c.info + ")");
+      line += " readable" + (c.info.empty() ? std::string() : " (" + c.info + ")");
       if (c.warning && !first_warning) first_warning = &c;
     }
     lines.push_back(std::move(line));
