@@ -818,7 +818,8 @@ finding diagnose_token_contents(const oauth::token_facts& f, const oauth::provid
                        ")");
   }
   if (!warnings.empty()) {
-    std::string detail = "The token may not work for SMTP: " + sentence(warnings.front());
+    std::string detail = "The token may not work for SMTP: " + warnings.front();
+    if (!detail.empty() && detail.back() != '.') detail += '.';
     for (std::size_t i = 1; i < warnings.size(); ++i) lines.push_back("warning: " + warnings[i]);
     return finding::warning(std::move(detail), "", std::move(lines));
   }
