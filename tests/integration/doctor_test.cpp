@@ -195,6 +195,15 @@ TEST_F(Doctor, MicrosoftAppOnlyPassesEveryStepAndSendsTheTestMessage) {
   EXPECT_LT(t.out.find("SMTP greeting"), t.out.find("[ OK ] TLS")) << "STARTTLS: the greeting comes first";
   for (const char ch : t.out) ASSERT_LT(static_cast<unsigned char>(ch), 0x80) << t.out;
   expect_no_secrets(sb, t);
+
+  // With the transcript (-v): the AUTH payload is redacted, nothing secret anywhere.
+  auto v =
+      run_program({OAUTHMAIL_BINARY, "-v", "doctor", "--config", sb.config_file(), "--send-test", "x@example.test"},
+                  dir_.path(), std::nullopt, 90s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_TRUE(contains(v.err, "smtp C: AUTH XOAUTH2 <redacted>")) << v.err;
+  EXPECT_TRUE(contains(v.err, "smtp S: 235")) << v.err;
+  expect_no_secrets(sb, v);
 }
 
 TEST_F(Doctor, GoogleServiceAccountPassesOnBothPorts) {
@@ -541,6 +550,10 @@ TEST_F(Doctor, UnknownAccountAndUsageErrors) {
   auto r = report(sb.config_file(), {"nosuch"});
   expect_stopped_at(r, "configuration", EX_CONFIG);
   EXPECT_TRUE(contains(facts(step(r, "configuration")), "sandbox-cert")) << last_.out;
+  auto missing = report((dir_ / "no-such.toml").string());
+  expect_stopped_at(missing, "configuration", EX_CONFIG);
+  EXPECT_TRUE(contains(facts(step(missing, "configuration")), "no-such.toml")) << last_.out;
+  EXPECT_EQ(missing.at("account"), "");
   auto u = doctor(sb.config_file(), {"--from", "sender@" + sb.domain()});
   EXPECT_EQ(u.exit_code, EX_USAGE) << u.out << u.err;
   EXPECT_TRUE(contains(u.err, "--send-test")) << u.err;
