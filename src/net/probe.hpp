@@ -13,6 +13,8 @@
 // (AUTH payloads redacted by the session).
 // Must not: send credentials anywhere the session would not (no TLS, unverified TLS unless
 // skip_verify), log a secret, or stop at a failure without writing down what it saw.
+// Follows: RFC 5321 (SMTP), RFC 3207 (STARTTLS, EHLO again over TLS), RFC 4954 (AUTH), RFC 8314
+// (implicit TLS), RFC 6125 / RFC 7817 (certificate names).
 #pragma once
 
 #include <chrono>
