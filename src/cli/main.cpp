@@ -11,6 +11,7 @@
 
 #include "cli/account.hpp"
 #include "cli/config_check.hpp"
+#include "cli/doctor.hpp"
 #include "cli/sandbox.hpp"
 #include "cli/send.hpp"
 #include "cli/sendmail.hpp"
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   oauthmail::cli::config_command config(app);
   oauthmail::cli::account_command account(app);
   oauthmail::cli::sandbox_command sandbox(app);
+  oauthmail::cli::doctor_command doctor(app);
 
   try {
     app.parse(argc, argv);
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
     if (config.chosen()) return config.run();
     if (account.chosen()) return account.run();
     if (sandbox.chosen()) return sandbox.run();
+    if (doctor.chosen()) return doctor.run();
   } catch (const std::exception& e) {
     spdlog::critical("internal error: {}", e.what());
     return EX_SOFTWARE;

@@ -19,6 +19,8 @@
 #include <boost/asio/write.hpp>
 #include <variant>
 
+#include "net/tls_client.hpp"
+
 namespace oauthmail::net {
 
 namespace asio = boost::asio;
@@ -51,31 +53,6 @@ void log_lines(std::string_view prefix, std::string_view text) {
     }
     if (end == std::string_view::npos) break;
     text.remove_prefix(end + 1);
-  }
-}
-
-// Plain words for OpenSSL's verification result.
-std::string describe_verify_failure(long verify_result, const std::string& name) {
-  switch (verify_result) {
-    case X509_V_ERR_HOSTNAME_MISMATCH:
-    case X509_V_ERR_IP_ADDRESS_MISMATCH:
-      return "the server's certificate is not valid for \"" + name +
-             "\". Connect with the name the certificate was issued for (the provider's documented host name).";
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-      return "the server's certificate has expired. The server's administrator must renew it.";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-      return "the server's certificate is not valid yet. Check this machine's clock.";
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-      return std::string("the server's certificate is not signed by a trusted certificate authority (") +
-             X509_verify_cert_error_string(verify_result) +
-             "). If the server uses a private CA, pass its certificate with --ca-file.";
-    default:
-      return std::string("the server's certificate could not be verified: ") +
-             X509_verify_cert_error_string(verify_result) + ".";
   }
 }
 
@@ -116,45 +93,9 @@ struct smtp_connection::impl {
   std::string peer_name() const { return opts.tls.server_name.value_or(opts.host); }
 
   core::result<void> setup_tls() {
-    SSL_CTX* ctx = tls_ctx.native_handle();
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-    boost::system::error_code ec;
-    if (opts.tls.skip_verify) {
-      spdlog::warn("TLS certificate verification is OFF (tls_skip_verify): the connection can be intercepted");
-      tls_ctx.set_verify_mode(ssl::verify_none, ec);
-    } else {
-      tls_ctx.set_verify_mode(ssl::verify_peer, ec);
-      if (opts.tls.ca_file) {
-        tls_ctx.load_verify_file(*opts.tls.ca_file, ec);
-        if (ec) {
-          return net_error(smtp::session_errc::tls_failed,
-                           "Cannot load the CA file \"" + *opts.tls.ca_file + "\": " + ec.message() +
-                               ". It must be a PEM file with one or more certificates.",
-                           failure_class::needs_human);
-        }
-      } else {
-        tls_ctx.set_default_verify_paths(ec);
-      }
-    }
+    if (auto ok = configure_client_context(tls_ctx, opts.tls); !ok) return ok.error();
     stream_ptr = std::make_unique<ssl::stream<tcp::socket>>(executor, tls_ctx);
-    SSL* ssl_handle = stream().native_handle();
-    const std::string name = peer_name();
-    boost::system::error_code addr_ec;
-    asio::ip::make_address(name, addr_ec);
-    const bool is_ip = !addr_ec;
-    if (!is_ip) SSL_set_tlsext_host_name(ssl_handle, name.c_str());
-    if (!opts.tls.skip_verify) {
-      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
-                           : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
-      if (ok != 1) {
-        return net_error(smtp::session_errc::tls_failed, "Cannot check the certificate for \"" + name + "\".",
-                         failure_class::needs_human);
-      }
-    }
-    return {};
+    return prepare_client_connection(stream().native_handle(), peer_name(), opts.tls.skip_verify);
   }
 
   // Arms the time limit of one step (a read, a write, a handshake).

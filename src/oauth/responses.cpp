@@ -27,7 +27,7 @@ constexpr std::int64_t max_expires_in = 10LL * 365 * 24 * 3600;
 // Fix texts may say {account}; it becomes the account name.
 constexpr std::string_view login_fix = "run `oauthmail account login {account}` to sign in again";
 
-constexpr std::array<aadsts_entry, 32> aadsts = {{
+constexpr std::array<aadsts_entry, 33> aadsts = {{
     {50076, failure_class::needs_human,
      "multi-factor authentication is now required (a Conditional Access policy, or a sign-in from a new "
      "location), so the saved sign-in cannot be renewed without the user",
@@ -98,6 +98,11 @@ constexpr std::array<aadsts_entry, 32> aadsts = {{
     {28000, failure_class::needs_human,
      "the scopes span more than one resource (e.g. Graph and Outlook); a token is issued for one resource only",
      "request only https://outlook.office.com/ scopes (plus offline_access) for SMTP"},
+    {500011, failure_class::needs_human,
+     "the resource in the scope (the part before /.default or the permission name) does not exist in this tenant: "
+     "a typo in the resource URL, or a resource that is not Exchange Online",
+     "request \"https://outlook.office365.com/.default\" (app-only) or \"https://outlook.office.com/SMTP.Send "
+     "offline_access\" (delegated), or remove `scopes` to use the provider's default"},
     {1002012, failure_class::needs_human,
      "client credentials need a scope ending in /.default (named scopes are for delegated flows)",
      "use scope \"https://outlook.office365.com/.default\" for app-only SMTP"},

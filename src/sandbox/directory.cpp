@@ -266,6 +266,21 @@ core::result<generated_directory> make_default_directory(profile_kind profile) {
     sa.domain_wide_delegation = true;
     out.private_keys.emplace_back(sa.name, std::move(kc->private_key_pem));
     d.clients.push_back(std::move(sa));
+
+    // The same without domain-wide delegation: Google answers unauthorized_client.
+    client nodwd;
+    nodwd.name = "service-account-nodwd";
+    nodwd.client_id = random_chars(random, "123456789", 1) + random_chars(random, digits, 20);
+    nodwd.kind = client_kind::service_account;
+    nodwd.service_account_email =
+        "sandbox-nodwd@sandbox-" + random_chars(random, digits, 6) + ".iam.gserviceaccount.com";
+    nodwd.key_id = random_chars(random, hex, 40);
+    auto kn = make_self_signed(nodwd.service_account_email);
+    if (!kn) return kn.error();
+    nodwd.certificate_pem = kn->certificate_pem;
+    nodwd.domain_wide_delegation = false;
+    out.private_keys.emplace_back(nodwd.name, std::move(kn->private_key_pem));
+    d.clients.push_back(std::move(nodwd));
   }
   return out;
 }

@@ -13,10 +13,12 @@
 //             app-noperm   confidential with a secret, no mailbox permission (5.7.3 for app-only)
 //             public       public client: device code and authorization code with PKCE
 //             service-account (google profile): JWT bearer grant with domain-wide delegation
+//             service-account-nodwd (google profile): a service account without domain-wide
+//                          delegation (unauthorized_client when it impersonates a mailbox)
 // Per profile: microsoft and generic have app-secret, app-cert, app-noperm and public; google has
 // app-secret (a "Web application" client: authorization code), public (a "Desktop app" client,
-// which Google gives a secret that its token endpoint requires) and service-account (Google has no
-// client credentials grant). Domains: contoso.test (microsoft), example.test (google, generic).
+// which Google gives a secret that its token endpoint requires), service-account (Google has no
+// client credentials grant) and service-account-nodwd. Domains: contoso.test (microsoft), example.test (google, generic).
 // Ids look like the provider's: GUIDs (microsoft, generic); "NNN-xxx.apps.googleusercontent.com",
 // a 21-digit service account id and a "C0xxxxxxx" customer id (google). Secrets: Entra-like
 // "xxxNQ~..." (40 characters), Google "GOCSPX-..." , generic base64url.

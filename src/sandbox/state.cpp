@@ -148,8 +148,8 @@ core::result<prepared_state> prepare_state(const std::string& dir, profile_kind 
       return state_error("the private key " + f.private_key + " of client " + c.name +
                          " is missing; delete the state folder to start afresh");
     }
-    if (c.kind == client_kind::service_account)
-      f.service_account = (fs::path(dir) / "clients" / "service-account.json").string();
+    // clients/service-account.json, clients/service-account-nodwd.json, ...
+    if (c.kind == client_kind::service_account) f.service_account = base + ".json";
     st.files.push_back(std::move(f));
   }
   return st;
@@ -300,6 +300,7 @@ std::string account_configuration(const prepared_state& state, const sandbox_des
         block += endpoints(false, true);
         break;
       case client_kind::service_account:
+        if (c.name != "service-account") continue;  // service-account-nodwd is for failure tests
         block = head("sandbox", "Service account with domain-wide delegation", "service_account", c, sender);
         block += fmt::format("service_account_key = \"file:{}\"\n", f->service_account);
         block += endpoints(false, false);

@@ -1,6 +1,7 @@
 #include "smtp/client_session.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <utility>
 
@@ -103,6 +104,8 @@ struct client_session::impl {
 
   // Replies we wait for, in order (pipelining queues several).
   std::deque<stage> awaiting;
+  // The last reply of each stage (indexed by stage), for diagnostics.
+  std::array<std::optional<reply>, static_cast<std::size_t>(stage::quit) + 1> last_replies;
 
   capabilities caps;
   bool tls = false;
@@ -745,6 +748,7 @@ struct client_session::impl {
   void handle(const reply& r) {
     const stage s = awaiting.front();
     awaiting.pop_front();
+    last_replies[static_cast<std::size_t>(s)] = r;
     switch (phase_) {
       case phase::greeting:
         on_greeting(r);
@@ -954,5 +958,9 @@ std::optional<sasl::error_challenge> client_session::auth_error_challenge() cons
   return impl_->mech->server_error();
 }
 smtp::stage client_session::current_stage() const noexcept { return impl_->current_stage(); }
+std::optional<reply> client_session::last_reply(smtp::stage s) const {
+  const auto i = static_cast<std::size_t>(s);
+  return i < impl_->last_replies.size() ? impl_->last_replies[i] : std::nullopt;
+}
 
 }  // namespace oauthmail::smtp

@@ -187,6 +187,9 @@ class client_session {
   std::optional<sasl::error_challenge> auth_error_challenge() const;
   // The stage the session is in (for diagnostics and timeouts).
   smtp::stage current_stage() const noexcept;
+  // The last reply received at a stage (for diagnostics: the greeting, the STARTTLS answer, the
+  // final AUTH reply after any 334 challenges, ...); nullopt when none came at that stage.
+  std::optional<reply> last_reply(smtp::stage s) const;
 
  private:
   struct impl;

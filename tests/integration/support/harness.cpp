@@ -490,6 +490,34 @@ struct pki_holder {
         "-days", "2",     "-sha256", "-extensions", "self_signed_ext", "-out",  paths.unknown_ca_cert.string()};
     for (auto& a : new_key(paths.unknown_ca_key)) self.push_back(a);
     openssl(self);
+
+    // Expired: `openssl ca` can set dates in the past (x509 -days cannot); it needs a database.
+    paths.expired_cert = dir / "expired.pem";
+    paths.expired_key = dir / "expired.key";
+    write_file(dir / "index.txt", "");
+    write_file(dir / "serial.txt", "1003\n");
+    const fs::path ca_cnf = dir / "openssl-ca.cnf";
+    write_file(ca_cnf, std::string(openssl_config) + "\n[expired_ca]\ndatabase = " + (dir / "index.txt").string() +
+                           "\nnew_certs_dir = " + dir.path().string() + "\nserial = " + (dir / "serial.txt").string() +
+                           "\ndefault_md = sha256\npolicy = any_policy\nunique_subject = no\n\n[any_policy]\n"
+                           "commonName = supplied\n");
+    const fs::path csr = dir / "expired.csr";
+    auto req = std::vector<std::string>{"req",   "-new",          "-config", cnf.string(),
+                                        "-subj", "/CN=localhost", "-out",    csr.string()};
+    for (auto& a : new_key(paths.expired_key)) req.push_back(a);
+    openssl(req);
+    openssl({"ca",          "-batch",
+             "-config",     ca_cnf.string(),
+             "-name",       "expired_ca",
+             "-cert",       paths.ca_cert.string(),
+             "-keyfile",    (dir / "ca.key").string(),
+             "-in",         csr.string(),
+             "-out",        paths.expired_cert.string(),
+             "-startdate",  "20200101000000Z",
+             "-enddate",    "20200102000000Z",
+             "-extfile",    cnf.string(),
+             "-extensions", "server_ext",
+             "-notext"});
   }
 };
 

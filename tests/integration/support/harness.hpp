@@ -147,7 +147,7 @@ class test_deadline {
 // ---- test PKI ----------------------------------------------------------------------------------
 
 // Made once per test process with the openssl CLI, in a temporary directory removed at exit.
-// EC P-256 keys; certificates valid for two days from now.
+// EC P-256 keys; certificates valid for two days from now (but the expired one).
 struct test_pki {
   fs::path ca_cert;      // the test CA (trust this one)
   fs::path server_cert;  // signed by the CA: SAN IP:127.0.0.1, DNS:localhost
@@ -156,6 +156,8 @@ struct test_pki {
   fs::path wrong_name_key;
   fs::path unknown_ca_cert;  // self-signed, SAN IP:127.0.0.1, DNS:localhost (not trusted)
   fs::path unknown_ca_key;
+  fs::path expired_cert;  // signed by the CA, SAN IP:127.0.0.1, DNS:localhost, valid 2020-01-01 to 2020-01-02
+  fs::path expired_key;
 };
 const test_pki& pki();
 

@@ -109,6 +109,17 @@ TEST(Directory, GoogleHasGoogleShapedClientsAndAServiceAccount) {
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   EXPECT_EQ(d.find_service_account(upper), sa);
   EXPECT_EQ(d.find_service_account("nobody@x.iam.gserviceaccount.com"), nullptr);
+
+  // A second service account without domain-wide delegation (doctor's unauthorized_client case).
+  const client* nodwd = d.find_client("service-account-nodwd");
+  ASSERT_NE(nodwd, nullptr);
+  EXPECT_EQ(nodwd->kind, client_kind::service_account);
+  EXPECT_FALSE(nodwd->domain_wide_delegation);
+  EXPECT_NE(nodwd->client_id, sa->client_id);
+  EXPECT_TRUE(std::regex_match(nodwd->service_account_email,
+                               std::regex("sandbox-nodwd@sandbox-[0-9]{6}\\.iam\\.gserviceaccount\\.com")));
+  expect_key_matches_certificate(g, *nodwd);
+  EXPECT_EQ(d.find_service_account(nodwd->service_account_email), nodwd);
 }
 
 TEST(Directory, GenericUsesGuidsAndRandomSecrets) {

@@ -266,6 +266,32 @@ TEST(ClientSession, Microsoft535IsTokenRejectedWithoutDummyResponse) {
   EXPECT_EQ(verbs(server), (std::vector<std::string>{"EHLO", "STARTTLS", "EHLO", "AUTH", "QUIT"}));
 }
 
+TEST(ClientSession, LastReplyOfEachStageIsKeptForDiagnostics) {
+  fake_smtp_server server;
+  server.auth = [](const std::string& line) -> std::string {
+    if (line.rfind("AUTH XOAUTH2 ", 0) == 0) {
+      return "334 eyJzdGF0dXMiOiI0MDAiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n";
+    }
+    return "535 5.7.8 Username and Password not accepted - gsmtp\r\n";
+  };
+  session_harness h(oauth_options(), server);
+  EXPECT_FALSE(h.session().last_reply(stage::greeting));
+  EXPECT_EQ(h.run(), action::kind::closed);
+  ASSERT_TRUE(h.session().last_reply(stage::greeting));
+  EXPECT_EQ(h.session().last_reply(stage::greeting)->code, 220);
+  ASSERT_TRUE(h.session().last_reply(stage::starttls));
+  EXPECT_EQ(h.session().last_reply(stage::starttls)->code, 220);
+  // The EHLO over TLS, not the one before it.
+  ASSERT_TRUE(h.session().last_reply(stage::ehlo));
+  EXPECT_NE(h.session().last_reply(stage::ehlo)->text().find("XOAUTH2"), std::string::npos);
+  // The final AUTH reply (after the 334 challenge), not the QUIT answer that followed it.
+  ASSERT_TRUE(h.session().last_reply(stage::auth));
+  EXPECT_EQ(h.session().last_reply(stage::auth)->code, 535);
+  ASSERT_TRUE(h.session().last_reply(stage::quit));
+  EXPECT_EQ(h.session().last_reply(stage::quit)->code, 221);
+  EXPECT_FALSE(h.session().last_reply(stage::mail));
+}
+
 TEST(ClientSession, Microsoft5_7_139NeedsAHuman) {
   fake_smtp_server server;
   server.auth = [](const std::string&) -> std::string {
