@@ -19,6 +19,7 @@
 #include "cli/delivery.hpp"
 #include "cli/exit_status.hpp"
 #include "cli/session.hpp"
+#include "mime/address.hpp"
 #include "mime/spool.hpp"
 #include "net/smtp_connection.hpp"
 #include "oauth/presets.hpp"
@@ -349,6 +350,16 @@ int send_command::run_with_account() {
   // The account: --account; else the first that may send as --from; else the default account
   // (default_account; without --from also the first account when default_account is not set).
   const bool from_given = from_option_->count() > 0;
+  // Accounts are matched by the address of --from, which may carry a name ("Reports <me@contoso.com>").
+  std::string from_address = from_;
+  if (from_given && !from_.empty()) {
+    auto sender = mime::parse_mailbox(from_, "--from");
+    if (!sender) {
+      print_error(sender.error().message());
+      return EX_USAGE;
+    }
+    from_address = sender->address;
+  }
   const config::account* account = nullptr;
   bool by_default = false;
   if (!account_.empty()) {
@@ -358,13 +369,13 @@ int send_command::run_with_account() {
       return EX_USAGE;
     }
   } else if (from_given) {
-    account = cfg->for_sender(from_);
+    account = cfg->for_sender(from_address);
     if (!account && cfg->default_account) {
       account = cfg->find(*cfg->default_account);
       by_default = account != nullptr;
     }
     if (!account) {
-      print_error("No account in " + cfg->path + " may send as " + from_ +
+      print_error("No account in " + cfg->path + " may send as " + from_address +
                   ". Add it to an account's allowed_senders, or choose one with --account.");
       return EX_CONFIG;
     }
@@ -383,10 +394,11 @@ int send_command::run_with_account() {
       return EX_USAGE;
     }
     from_ = account->user;
+    from_address = account->user;
   }
-  if (!account->may_send_as(from_)) {
+  if (!account->may_send_as(from_address)) {
     print_error("Account " + account->name + (by_default ? " (the default account)" : "") + " may not send as " +
-                from_ + " (it sends as " + account->user +
+                from_address + " (it sends as " + account->user +
                 "; add the address to its allowed_senders if the mailbox may send as it" +
                 (by_default ? ", or choose another account with --account" : "") + ").");
     return EX_CONFIG;

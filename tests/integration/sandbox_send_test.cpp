@@ -43,14 +43,6 @@ class SandboxSend : public ::testing::Test {
     ::chmod(path.c_str(), 0600);
     return path.string();
   }
-  static int token_requests(const sandbox_process& sb) {
-    auto c = sb.http("GET", "/api/counters").json().as_object();
-    int total = 0;
-    for (const auto& [grant, n] : c.at("token_endpoint").at("token_requests").as_object()) {
-      total += static_cast<int>(n.at("requests").to_number<std::int64_t>());
-    }
-    return total;
-  }
 
   temp_dir dir_{"oauthmail-sandbox-send"};
   int n_ = 0;
@@ -82,9 +74,9 @@ TEST_F(SandboxSend, MicrosoftAppOnlySecretAndCertificateDeliver) {
   auto messages = sb.messages();
   ASSERT_EQ(messages.size(), 2u);
   // The token was cached: a second send with the same account asks the provider for nothing.
-  const int before = token_requests(sb);
+  const auto before = sb.token_requests();
   EXPECT_EQ(send(sb, sender, "cached token").exit_code, 0);
-  EXPECT_EQ(token_requests(sb), before);
+  EXPECT_EQ(sb.token_requests(), before);
 }
 
 TEST_F(SandboxSend, GoogleServiceAccountDelivers) {
@@ -111,7 +103,7 @@ TEST_F(SandboxSend, TokenExpiringMidRunIsRenewedAndNothingIsLost) {
     std::this_thread::sleep_for(1s);
   }
   EXPECT_EQ(sb.messages().size(), 6u);
-  EXPECT_GE(token_requests(sb), 2) << "the token must have been renewed";
+  EXPECT_GE(sb.token_requests(), 2) << "the token must have been renewed";
 }
 
 TEST_F(SandboxSend, RefusedTokenIsExplained_5_7_3) {

@@ -55,43 +55,4 @@ bool oidc_provider::start_on_port() {
   }
 }
 
-// ---- test_account ------------------------------------------------------------------------------
-
-test_account::test_account(const temp_dir& dir, const oidc_provider& op, options opts)
-    : dir_(dir), op_(op), opts_(std::move(opts)) {
-  const fs::path secret = dir_ / (opts_.name + "-client-secret");
-  write_file(secret, test_client_secret);
-  fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
-  config_ = dir_ / (opts_.name + "-config.toml");
-  point_at(587);
-  auto shown =
-      run_program({OAUTHMAIL_BINARY, "token", "show", opts_.name, "--config", config_.string(), "--json", "--reveal"},
-                  dir_.path(), std::nullopt, 60s);
-  if (shown.exit_code != 0) throw std::runtime_error("oauthmail token show failed: " + shown.err);
-  token_ = std::string(boost::json::parse(shown.out).as_object().at("access_token").as_string());
-}
-
-std::string test_account::text(const std::string& smtp_section) const {
-  std::string senders;
-  for (const auto& s : opts_.allowed_senders) senders += (senders.empty() ? "" : ", ") + ("\"" + s + "\"");
-  return opts_.extra_toml + "\n[token_cache]\npath = \"" + (dir_ / (opts_.name + "-tokens")).string() +
-         "\"\n\n[[account]]\nname = \"" + opts_.name +
-         "\"\nprovider = \"generic\"\nflow = \"client_credentials\"\nissuer = \"" + op_.issuer() +
-         "\"\nclient_id = \"oauthmail-cc-post\"\nclient_secret = \"file:" +
-         (dir_ / (opts_.name + "-client-secret")).string() + "\"\nuser = \"" + opts_.user +
-         "\"\nscopes = [\"SMTP.SendAsApp\"]\n" + (senders.empty() ? "" : "allowed_senders = [" + senders + "]\n") +
-         "\n[account.smtp]\n" + smtp_section;
-}
-
-void test_account::point_at(std::uint16_t port, const std::string& tls) {
-  std::string smtp = "host = \"127.0.0.1\"\nport = " + std::to_string(port) + "\ntls = \"" + tls + "\"\n";
-  if (tls == "none") {
-    smtp += "allow_plaintext_auth = true\n";
-  } else {
-    smtp += "ca_file = \"" + pki().ca_cert.string() + "\"\n";
-  }
-  write_file(config_, text(smtp));
-  fs::permissions(config_, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
-}
-
 }  // namespace oauthmail::testing

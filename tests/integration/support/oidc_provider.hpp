@@ -1,7 +1,5 @@
 // The real OpenID provider peer (peers/oidc_provider.mjs, npm oidc-provider) as a child process on
-// 127.0.0.1 and a free port, for tests that need a configured account with real tokens; and
-// test_account, a configured client-credentials account of that provider whose SMTP server is any
-// test peer (the configuration is rewritten to point at the peer once it listens).
+// 127.0.0.1 and a free port, for tests that need a configured account with real tokens.
 #pragma once
 
 #include <boost/json.hpp>
@@ -39,38 +37,6 @@ class oidc_provider {
   std::uint16_t port_ = 0;
   int starts_ = 0;
   std::optional<child_process> child_;
-};
-
-// A client-credentials account ("app" by default) of the provider, in its own config.toml with a
-// private token cache. Its access token is obtained at construction (`oauthmail token show`), so
-// that an SMTP peer can be started that accepts exactly that token; then point_at() aims the
-// account at the peer.
-class test_account {
- public:
-  struct options {
-    std::string name = "app";
-    std::string user = "alerts@example.com";
-    std::vector<std::string> allowed_senders;
-    std::string extra_toml;  // appended at the top level (e.g. default_account = "...")
-  };
-  test_account(const temp_dir& dir, const oidc_provider& op, options opts);
-  test_account(const temp_dir& dir, const oidc_provider& op) : test_account(dir, op, options{}) {}
-
-  const fs::path& config() const noexcept { return config_; }
-  const std::string& token() const noexcept { return token_; }
-  const std::string& user() const noexcept { return opts_.user; }
-  // Rewrites [account.smtp]: 127.0.0.1:port with STARTTLS and the test CA (tls = "starttls"), or
-  // without TLS (tls = "none", allow_plaintext_auth).
-  void point_at(std::uint16_t port, const std::string& tls = "starttls");
-
- private:
-  std::string text(const std::string& smtp_section) const;
-
-  const temp_dir& dir_;
-  const oidc_provider& op_;
-  options opts_;
-  fs::path config_;
-  std::string token_;
 };
 
 // The client secret of the provider's confidential clients (also in peers/oidc_provider.mjs).

@@ -107,8 +107,6 @@ oauth_smtp_server::oauth_smtp_server(const temp_dir& dir, options opts) : opts_(
     if (opts_.key) o.argv.insert(o.argv.end(), {"--key", opts_.key->string()});
     if (opts_.require_auth) o.argv.push_back("--require-auth");
     if (opts_.pipelining) o.argv.push_back("--pipelining");
-    if (opts_.smtputf8) o.argv.push_back("--smtputf8");
-    if (opts_.dsn) o.argv.push_back("--dsn");
     o.argv.insert(o.argv.end(), {"--size-limit", std::to_string(opts_.size_limit)});
     for (const auto& r : opts_.reject_rcpt) o.argv.insert(o.argv.end(), {"--reject-rcpt", r});
     o.stdout_path = dir / (base + "-" + std::to_string(attempt) + ".log");
@@ -145,10 +143,6 @@ std::vector<oauth_smtp_server::stored_message> oauth_smtp_server::stored() const
     for (const auto& r : meta.at("rcpt_tos").as_array()) m.rcpt_tos.emplace_back(r.as_string());
     if (const auto& u = meta.at("auth_user"); u.is_string()) m.auth_user = std::string(u.as_string());
     m.tls = meta.at("tls").as_string() == "yes";
-    for (const auto& v : meta.at("mail_options").as_array()) m.mail_options.emplace_back(v.as_string());
-    if (const auto* r = meta.if_contains("rcpt_options")) {
-      for (const auto& v : r->as_array()) m.rcpt_options.emplace_back(v.as_string());
-    }
     out.push_back(std::move(m));
   }
   return out;

@@ -65,8 +65,6 @@ class oauth_smtp_server {
     bool pipelining = false;  // announce PIPELINING; the log tells whether MAIL came pipelined
     std::vector<std::string> reject_rcpt;
     std::uint64_t size_limit = 33554432;  // SIZE announced and enforced
-    bool smtputf8 = false;                // offer SMTPUTF8
-    bool dsn = false;                     // offer DSN; NOTIFY/ORCPT end up in rcpt_options
   };
 
   oauth_smtp_server(const temp_dir& dir, options opts);
@@ -85,8 +83,6 @@ class oauth_smtp_server {
     std::vector<std::string> rcpt_tos;
     std::optional<std::string> auth_user;
     bool tls = false;
-    std::vector<std::string> mail_options;  // MAIL FROM parameters, upper-case ("SIZE=123", "SMTPUTF8")
-    std::vector<std::string> rcpt_options;  // RCPT TO parameters of all recipients ("NOTIFY=SUCCESS")
   };
   // Every accepted message so far, in order.
   std::vector<stored_message> stored() const;

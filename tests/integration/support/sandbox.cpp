@@ -1,7 +1,9 @@
 #include "integration/support/sandbox.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
+#include "core/base64.hpp"
 #include "net/http_client.hpp"
 #include "oauth/form.hpp"
 
@@ -136,6 +138,58 @@ boost::json::array sandbox_process::messages(bool with_raw) const {
   auto r = http("GET", with_raw ? "/api/messages?raw=1" : "/api/messages");
   if (r.status != 200) throw std::runtime_error("GET /api/messages: " + std::to_string(r.status) + " " + r.body);
   return r.json().at("messages").as_array();
+}
+
+boost::json::array sandbox_process::captured(bool with_raw) const {
+  auto list = messages(with_raw);
+  std::reverse(list.begin(), list.end());  // the API lists the newest first
+  return list;
+}
+
+boost::json::object sandbox_process::counters() const {
+  auto r = http("GET", "/api/counters");
+  if (r.status != 200) throw std::runtime_error("GET /api/counters: " + std::to_string(r.status) + " " + r.body);
+  return r.json().as_object();
+}
+
+std::int64_t sandbox_process::token_requests() const {
+  const auto all = counters();  // kept alive for the loop (a temporary in the range would not be)
+  std::int64_t total = 0;
+  for (const auto& [grant, n] : all.at("token_endpoint").at("token_requests").as_object()) {
+    total += n.at("requests").to_number<std::int64_t>();
+  }
+  return total;
+}
+
+fs::path sandbox_process::config_with(const fs::path& path,
+                                      const std::vector<std::pair<std::string, std::string>>& account_lines) const {
+  std::string text = read_file(config_file());
+  for (const auto& [account, lines] : account_lines) {
+    const auto at = text.find("\nname = \"" + account + "\"\n");
+    if (at == std::string::npos) throw std::runtime_error("no account " + account + " in " + config_file());
+    text.insert(text.find('\n', at + 1) + 1, lines);
+  }
+  write_file(path, text);
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+  return path;
+}
+
+std::string captured_raw(const boost::json::value& message) {
+  const auto& m = message.as_object();
+  if (const auto* raw = m.if_contains("raw")) return std::string(raw->as_string());
+  auto decoded = core::base64_decode(m.at("raw_base64").as_string());
+  if (!decoded) throw std::runtime_error("raw_base64 does not decode: " + decoded.error().message());
+  return *decoded;
+}
+
+std::string captured_mail_from(const boost::json::value& message) {
+  return std::string(message.at("envelope").at("mail_from").as_string());
+}
+
+std::vector<std::string> captured_rcpt_to(const boost::json::value& message) {
+  std::vector<std::string> out;
+  for (const auto& r : message.at("envelope").at("rcpt_to").as_array()) out.emplace_back(r.as_string());
+  return out;
 }
 
 }  // namespace oauthmail::testing

@@ -27,6 +27,7 @@ class sandbox_process {
   explicit sandbox_process(const temp_dir& dir) : sandbox_process(dir, options{}) {}
 
   child_process& process() noexcept { return *child_; }
+  std::string log() const { return child_->log(); }  // its stdout and stderr
   const fs::path& state_dir() const noexcept { return state_; }
   const boost::json::object& description() const noexcept { return description_; }
   std::uint16_t smtp_port() const noexcept { return smtp_port_; }
@@ -60,6 +61,18 @@ class sandbox_process {
   void settings(const std::string& json) const;
   // Captured messages (GET /api/messages[?raw=1]).
   boost::json::array messages(bool with_raw = false) const;
+  // The same, oldest first (with their raw text unless told otherwise).
+  boost::json::array captured(bool with_raw = true) const;
+  // GET /api/counters.
+  boost::json::object counters() const;
+  // Token requests the identity provider answered so far (every grant type).
+  std::int64_t token_requests() const;
+
+  // A copy of the sandbox's oauthmail.toml written to `path` (mode 0600), with `lines` (whole TOML
+  // lines, e.g. "allowed_senders = [\"shared@contoso.test\"]\n") added to the table of each named
+  // account (right after its `name = ...` line). Throws if an account is not in the file.
+  fs::path config_with(const fs::path& path,
+                       const std::vector<std::pair<std::string, std::string>>& account_lines) const;
 
  private:
   options opts_;
@@ -70,6 +83,13 @@ class sandbox_process {
   std::uint16_t smtps_port_ = 0;
   std::string http_base_;
 };
+
+// The raw text of a message of messages(true): "raw", or "raw_base64" decoded (a message that is
+// not valid UTF-8).
+std::string captured_raw(const boost::json::value& message);
+// Its envelope's MAIL FROM and accepted RCPT TO addresses.
+std::string captured_mail_from(const boost::json::value& message);
+std::vector<std::string> captured_rcpt_to(const boost::json::value& message);
 
 // Options with one field set (designated initializers would leave the others uninitialised-warned).
 inline sandbox_process::options sandbox_profile(std::string profile) {
