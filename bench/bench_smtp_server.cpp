@@ -4,10 +4,10 @@
 //  - the XOAUTH2 server mechanism parsing an initial response with a 1.5 KB JWT;
 //  - the sandbox token authority validating an RS256 access token (signature and claims).
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include "core/base64.hpp"
 #include "sandbox/tokens.hpp"
@@ -68,7 +68,10 @@ BENCHMARK(BM_ServerSessionTransaction)->Arg(5 * 1024)->Arg(1024 * 1024);
 
 void BM_Xoauth2ServerParse(benchmark::State& state) {
   const std::string token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + std::string(1400, 'A') + ".sig";
-  const std::string initial = "user=sender@contoso.test\x01" "auth=Bearer " + token + "\x01\x01";
+  const std::string initial =
+      "user=sender@contoso.test\x01"
+      "auth=Bearer " +
+      token + "\x01\x01";
   for (auto _ : state) {
     auto m = sasl::make_server(sasl::mechanism::xoauth2);
     auto step = m->start(initial);

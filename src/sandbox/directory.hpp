@@ -18,11 +18,11 @@
 // Per profile: microsoft and generic have app-secret, app-cert, app-noperm and public; google has
 // app-secret (a "Web application" client: authorization code), public (a "Desktop app" client,
 // which Google gives a secret that its token endpoint requires), service-account (Google has no
-// client credentials grant) and service-account-nodwd. Domains: contoso.test (microsoft), example.test (google, generic).
-// Ids look like the provider's: GUIDs (microsoft, generic); "NNN-xxx.apps.googleusercontent.com",
-// a 21-digit service account id and a "C0xxxxxxx" customer id (google). Secrets: Entra-like
-// "xxxNQ~..." (40 characters), Google "GOCSPX-..." , generic base64url.
-// Must not: print secrets (the files holding them are 0600 and referenced, never inlined).
+// client credentials grant) and service-account-nodwd. Domains: contoso.test (microsoft), example.test (google,
+// generic). Ids look like the provider's: GUIDs (microsoft, generic); "NNN-xxx.apps.googleusercontent.com", a 21-digit
+// service account id and a "C0xxxxxxx" customer id (google). Secrets: Entra-like "xxxNQ~..." (40 characters), Google
+// "GOCSPX-..." , generic base64url. Must not: print secrets (the files holding them are 0600 and referenced, never
+// inlined).
 #pragma once
 
 #include <boost/json.hpp>
