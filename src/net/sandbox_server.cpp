@@ -41,6 +41,19 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Ends one connection's coroutine: a bug in handling one client (an exception) closes that
+// connection and is logged; it never stops the sandbox for everyone else.
+void log_connection_failure(std::exception_ptr failure) {
+  if (!failure) return;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    spdlog::error("sandbox: a connection ended with an internal error: {}", e.what());
+  } catch (...) {
+    spdlog::error("sandbox: a connection ended with an unknown internal error");
+  }
+}
+
 core::error start_error(std::string message) {
   return {core::make_error_code(core::errc::io_failure), std::move(message), core::failure_class::needs_human};
 }
@@ -208,7 +221,7 @@ struct sandbox_server::impl {
         if (ec == asio::error::operation_aborted) co_return;
         continue;  // e.g. too many open files: keep serving the others
       }
-      asio::co_spawn(io, serve_smtp(std::move(socket), implicit_tls), asio::detached);
+      asio::co_spawn(io, serve_smtp(std::move(socket), implicit_tls), log_connection_failure);
     }
   }
 
@@ -327,7 +340,7 @@ struct sandbox_server::impl {
         if (ec == asio::error::operation_aborted) co_return;
         continue;
       }
-      asio::co_spawn(io, serve_http(std::move(socket)), asio::detached);
+      asio::co_spawn(io, serve_http(std::move(socket)), log_connection_failure);
     }
   }
 
