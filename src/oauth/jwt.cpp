@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "core/base64.hpp"
+#include "core/openssl_ptr.hpp"
 #include "oauth/errors.hpp"
 #include "oauth/form.hpp"
 #include "oauth/presets.hpp"
@@ -21,25 +22,13 @@ namespace oauthmail::oauth {
 
 namespace {
 
+using core::bio_ptr;
+using core::md_ctx_ptr;
+using core::pkey_ptr;
+using core::x509_ptr;
+
 constexpr std::size_t max_token_size = 64 * 1024;
 constexpr std::int64_t max_unix_seconds = 7258118400;  // 2200-01-01T00:00:00Z
-
-struct bio_free {
-  void operator()(BIO* b) const noexcept { BIO_free(b); }
-};
-struct x509_free {
-  void operator()(X509* x) const noexcept { X509_free(x); }
-};
-struct md_ctx_free {
-  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
-struct pkey_free {
-  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
-};
-using bio_ptr = std::unique_ptr<BIO, bio_free>;
-using x509_ptr = std::unique_ptr<X509, x509_free>;
-using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, md_ctx_free>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
 
 core::error key_error(std::string msg) {
   return make_error(oauth_errc::bad_key, std::move(msg), core::failure_class::needs_human);

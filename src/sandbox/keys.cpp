@@ -12,23 +12,15 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "core/openssl_ptr.hpp"
 #include "sandbox/pki.hpp"
 
 namespace oauthmail::sandbox {
 namespace {
 
-struct pkey_free {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct x509_free {
-  void operator()(X509* p) const noexcept { X509_free(p); }
-};
-struct bio_free {
-  void operator()(BIO* p) const noexcept { BIO_free(p); }
-};
-using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
-using x509_ptr = std::unique_ptr<X509, x509_free>;
-using bio_ptr = std::unique_ptr<BIO, bio_free>;
+using core::bio_ptr;
+using core::pkey_ptr;
+using core::x509_ptr;
 
 core::error crypto_error(std::string what) {
   ERR_clear_error();

@@ -25,19 +25,15 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/openssl_ptr.hpp"
 
 namespace oauthmail::sandbox {
 namespace {
 
-struct pkey_free {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct x509_free {
-  void operator()(X509* p) const noexcept { X509_free(p); }
-};
-struct bio_free {
-  void operator()(BIO* p) const noexcept { BIO_free(p); }
-};
+using core::bio_ptr;
+using core::pkey_ptr;
+using core::x509_ptr;
+
 struct store_free {
   void operator()(X509_STORE* p) const noexcept { X509_STORE_free(p); }
 };
@@ -50,9 +46,6 @@ struct general_names_free {
 struct extension_free {
   void operator()(X509_EXTENSION* p) const noexcept { X509_EXTENSION_free(p); }
 };
-using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
-using x509_ptr = std::unique_ptr<X509, x509_free>;
-using bio_ptr = std::unique_ptr<BIO, bio_free>;
 
 constexpr long ca_days = 3650;     // 10 years
 constexpr long server_days = 825;  // the CA/Browser Forum's former maximum, accepted by every client
